@@ -1,0 +1,23 @@
+// Deterministic random weights, drawn from (seed, tensor name, element index) alone, so the
+// in-memory --random-weights mode and `moe-tools random-model` produce the same tensors and any
+// shard can draw its own part without the rest.
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+
+#include "common/thread_pool.h"
+
+namespace moe {
+
+// A stable 64-bit hash of a tensor name mixed with a seed.
+uint64_t TensorSeed(uint64_t seed, std::string_view tensor_name);
+
+// out[i] = bf16 of a uniform value in [-a, a] with a = stddev * sqrt(3) (so its standard
+// deviation is `stddev`), drawn from (tensor_seed, i). pool may be null.
+void FillRandomBf16(uint16_t* out, int64_t n, uint64_t tensor_seed, float stddev, ThreadPool* pool);
+
+// Norm weights of a random model: 1 + small noise, bf16.
+void FillRandomNormBf16(uint16_t* out, int64_t n, uint64_t tensor_seed);
+
+}  // namespace moe

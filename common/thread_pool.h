@@ -1,0 +1,62 @@
+// A fork-join thread pool for the layer math.
+//
+// The calling thread takes part in every job, so ThreadPool(1) runs everything inline. Work is
+// handed out in chunks from an atomic counter: a thread that is descheduled holds up at most
+// one chunk, never a fixed share. Threads wait by spinning briefly and then blocking on a
+// condition variable, so two threads on one physical core do not burn each other's time.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace moe {
+
+class ThreadPool {
+ public:
+  // num_threads <= 0 means one per hardware thread.
+  explicit ThreadPool(int num_threads);
+  ~ThreadPool();
+  ThreadPool(const ThreadPool&) = delete;
+  ThreadPool& operator=(const ThreadPool&) = delete;
+
+  int num_threads() const { return num_threads_; }
+
+  // Calls fn(begin, end) over [0, n) in chunks of about `grain` items (at least 1), spread over
+  // all threads; returns when every chunk is done. Not reentrant: fn must not call the pool.
+  void ParallelFor(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn);
+
+  // Calls fn(thread_index) once on each of the num_threads() threads.
+  void RunOnAll(const std::function<void(int)>& fn);
+
+ private:
+  void WorkerLoop(int index);
+  void RunJob(int index);
+
+  const int num_threads_;
+  std::vector<std::thread> workers_;
+
+  std::mutex mu_;
+  std::condition_variable start_cv_;
+  std::condition_variable done_cv_;
+  uint64_t generation_ = 0;  // guarded by mu_; bumped per job
+  bool stop_ = false;        // guarded by mu_
+  std::atomic<uint64_t> generation_seen_{0};
+
+  // The current job (written before generation_ is bumped).
+  const std::function<void(int64_t, int64_t)>* range_fn_ = nullptr;
+  const std::function<void(int)>* all_fn_ = nullptr;
+  int64_t n_ = 0;
+  int64_t grain_ = 1;
+  std::atomic<int64_t> next_{0};
+  std::atomic<int> pending_{0};  // workers that have not finished the job
+};
+
+// Number of hardware threads available to this process.
+int HardwareThreads();
+
+}  // namespace moe

@@ -1,0 +1,75 @@
+// The kernel interface the layer math is written against (CPU backend).
+//
+// Activations are fp32 row-major; weights stay in their checkpoint dtype (BF16, F16 or F32)
+// and are widened inside the kernels. Each op has a plain scalar reference
+// (kernels/cpu/reference.h) and a fast version (AVX-512 where the CPU has it, AVX2 otherwise)
+// selected once at start-up; tests hold the fast versions to the reference.
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+
+#include "common/dtype.h"
+#include "common/thread_pool.h"
+
+namespace moe::kernels {
+
+// A row-major weight matrix [rows, cols] = [out_features, in_features] (PyTorch nn.Linear).
+struct Matrix {
+  const void* data = nullptr;
+  DType dtype = DType::kBF16;
+  int64_t rows = 0;
+  int64_t cols = 0;
+};
+
+// The paged KV cache of one layer: k and v are [num_blocks, block_size, num_kv_heads, head_dim]
+// fp32. A sequence's position p lives in block block_table[p / block_size], slot
+// p % block_size.
+struct PagedKv {
+  float* k = nullptr;
+  float* v = nullptr;
+  int64_t num_blocks = 0;
+  int64_t block_size = 0;
+  int64_t num_kv_heads = 0;
+  int64_t head_dim = 0;
+};
+
+// y[t, r] = sum_c x[t, c] * w[r, c]. x: [T, w.cols], y: [T, w.rows] (overwritten).
+// Splits the rows of w over the pool; reads each weight once for all T rows of x.
+void Linear(const float* x, int64_t T, const Matrix& w, float* y, ThreadPool* pool);
+
+// y[t] = x[t] * rsqrt(mean(x[t]^2) + eps) * weight, rows of width n. y may alias x.
+void RmsNorm(const float* x, const float* weight, int64_t rows, int64_t n, float eps, float* y);
+
+// Rotate-half RoPE in place on x: [T, heads, head_dim]; token t is at position pos[t].
+// inv_freq: [head_dim / 2], theta^(-2i/head_dim). Dims i and i + head_dim/2 rotate together.
+void Rope(float* x, int64_t T, int64_t heads, int64_t head_dim, const int32_t* pos,
+          const float* inv_freq);
+
+// out[i] = silu(gate[i]) * up[i], silu(g) = g / (1 + exp(-g)).
+void SiluMul(const float* gate, const float* up, float* out, int64_t n);
+
+// out[t] = table[ids[t]] widened to fp32. out: [T, table.cols].
+void EmbeddingGather(const Matrix& table, const int32_t* ids, int64_t T, float* out);
+
+// Writes the keys and values of positions [start, start + n) of one sequence into its blocks.
+// k, v: [n, num_kv_heads, head_dim].
+void KvWrite(const PagedKv& kv, const int32_t* block_table, int64_t start, int64_t n,
+             const float* k, const float* v);
+
+// Causal attention of n query tokens at positions [start, start + n) of one sequence over its
+// cached positions [0, start + n) (KvWrite them first). q, out: [n, num_q_heads, head_dim].
+// GQA: query head h reads kv head h / (num_q_heads / num_kv_heads). Scores scaled by `scale`.
+void PagedAttention(const PagedKv& kv, const int32_t* block_table, int64_t start, int64_t n,
+                    const float* q, int64_t num_q_heads, float scale, float* out);
+
+// x[i] += y[i].
+void Add(float* x, const float* y, int64_t n);
+// x[i] += a * y[i].
+void Axpy(float* x, float a, const float* y, int64_t n);
+
+// The instruction set chosen at start-up: "avx512", "avx2" or "scalar". MOE_KERNELS=scalar|avx2
+// in the environment forces a lower one (for tests and comparisons).
+std::string_view ActiveIsa();
+
+}  // namespace moe::kernels
