@@ -22,7 +22,7 @@ int DTypeSize(DType t) {
   return 0;
 }
 
-std::string_view DTypeName(DType t) {
+const char* DTypeName(DType t) {
   switch (t) {
     case DType::kF32:
       return "F32";
@@ -53,7 +53,7 @@ bool ParseDType(std::string_view name, DType* out) {
                                    DType::kI32,  DType::kI16, DType::kI8,   DType::kU8,
                                    DType::kBool, DType::kF64};
   for (DType t : kAll) {
-    if (DTypeName(t) == name) {
+    if (name == DTypeName(t)) {
       *out = t;
       return true;
     }

@@ -13,7 +13,7 @@ enum class DType : uint8_t { kF32, kF16, kBF16, kI64, kI32, kI16, kI8, kU8, kBoo
 // Bytes per element.
 int DTypeSize(DType t);
 // Safetensors spelling: "F32", "BF16", ...
-std::string_view DTypeName(DType t);
+const char* DTypeName(DType t);
 // Parses a safetensors dtype string; false when unknown.
 bool ParseDType(std::string_view name, DType* out);
 

@@ -1,0 +1,38 @@
+#include "tools/model_source.h"
+
+#include <chrono>
+
+#include "absl/strings/str_cat.h"
+#include "common/model_presets.h"
+#include "common/safetensors.h"
+
+namespace moe {
+
+absl::StatusOr<LoadedModel> LoadWholeModel(const ModelSource& source, ThreadPool* pool) {
+  const auto t0 = std::chrono::steady_clock::now();
+  LoadedModel out;
+  if (!source.like.empty()) {
+    if (!source.model_dir.empty()) {
+      return absl::InvalidArgumentError("give either --model DIR or --like NAME, not both");
+    }
+    MOE_ASSIGN_OR_RETURN(out.config, PresetConfig(source.like, source.layers_override));
+    MOE_ASSIGN_OR_RETURN(out.weights, ModelWeights::Random(out.config, ShardSpec::Whole(out.config),
+                                                           source.weight_seed, pool));
+  } else {
+    if (source.model_dir.empty()) return absl::InvalidArgumentError("--model DIR is required");
+    MOE_ASSIGN_OR_RETURN(out.config, LoadModelConfig(source.model_dir));
+    if (source.random_weights) {
+      MOE_ASSIGN_OR_RETURN(
+          out.weights,
+          ModelWeights::Random(out.config, ShardSpec::Whole(out.config), source.weight_seed, pool));
+    } else {
+      MOE_ASSIGN_OR_RETURN(std::unique_ptr<Checkpoint> ckpt, Checkpoint::Open(source.model_dir));
+      MOE_ASSIGN_OR_RETURN(out.weights, ModelWeights::Load(std::move(ckpt), out.config,
+                                                           ShardSpec::Whole(out.config)));
+    }
+  }
+  out.load_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return out;
+}
+
+}  // namespace moe

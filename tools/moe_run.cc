@@ -1,0 +1,237 @@
+// moe-run: offline generation. Streams text to stdout as it is generated; a timing summary goes
+// to stderr.
+//
+//   moe-run --model DIR --chat --prompt "What light through yonder window breaks?"
+//   moe-run --model DIR --prompt-ids 1,2,3 --max-tokens 16 --temperature 0 --print-ids
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <random>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "common/file.h"
+#include "common/json.h"
+#include "common/model_config.h"
+#include "common/thread_pool.h"
+#include "coordinator/chat/chat_template.h"
+#include "coordinator/tokenizer/tokenizer.h"
+#include "tools/flags.h"
+#include "tools/model_source.h"
+#include "worker/engine.h"
+
+namespace moe {
+namespace {
+
+constexpr char kUsage[] = R"(usage: moe-run --model DIR (--prompt TEXT | --prompt-ids 1,2,3) [flags]
+
+model:
+  --model DIR            Hugging Face model directory (config.json, safetensors, tokenizer)
+  --random-weights       draw weights from config.json instead of reading them
+  --like NAME            random weights of a preset shape (qwen3-0.6b, qwen3-30b-a3b, ...)
+  --layers N             with --like: keep the first N layers
+  --threads N            worker threads (default: all cores)
+prompt:
+  --prompt TEXT          text prompt (needs the tokenizer in DIR)
+  --prompt-ids IDS       comma-separated token ids
+  --chat                 wrap the prompt as a user message with the model's chat template
+  --system TEXT          system message (with --chat)
+  --no-think             chat template with enable_thinking=false
+generation:
+  --max-tokens N         default 256
+  --ignore-eos           do not stop at the end-of-sequence ids
+  --temperature T        0 is greedy (defaults come from generation_config.json)
+  --top-k K  --top-p P  --min-p P
+  --repetition-penalty R  --presence-penalty P  --frequency-penalty F
+  --seed S               random seed (default: random)
+output:
+  --print-ids            print the generated ids on one line after the text
+  --json                 one JSON line per token {"id","logprob","top":[...]} instead of text
+  --logprobs N           top-N alternatives in --json output
+  --block-size N         KV cache block size (default 16)
+  --max-batch-tokens N   prefill chunk (default 512)
+)";
+
+int Fail(const absl::Status& s) {
+  std::fprintf(stderr, "moe-run: %s\n", std::string(s.message()).c_str());
+  return 1;
+}
+
+absl::Status Run(int argc, char** argv) {
+  MOE_ASSIGN_OR_RETURN(Flags flags, Flags::Parse(argc, argv, 1,
+                                                 {"model",
+                                                  "like",
+                                                  "layers",
+                                                  "threads",
+                                                  "prompt",
+                                                  "prompt-ids",
+                                                  "system",
+                                                  "max-tokens",
+                                                  "temperature",
+                                                  "top-k",
+                                                  "top-p",
+                                                  "min-p",
+                                                  "repetition-penalty",
+                                                  "presence-penalty",
+                                                  "frequency-penalty",
+                                                  "seed",
+                                                  "logprobs",
+                                                  "block-size",
+                                                  "max-batch-tokens",
+                                                  "weight-seed"},
+                                                 {"random-weights", "chat", "no-think",
+                                                  "ignore-eos", "print-ids", "json", "help"}));
+  if (flags.GetBool("help")) {
+    std::fputs(kUsage, stdout);
+    return absl::OkStatus();
+  }
+  if (!flags.positional().empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("unexpected argument '", flags.positional()[0], "' (see --help)"));
+  }
+  ModelSource source;
+  source.model_dir = flags.GetString("model");
+  source.like = flags.GetString("like");
+  MOE_ASSIGN_OR_RETURN(source.layers_override, flags.GetInt("layers", 0));
+  source.random_weights = flags.GetBool("random-weights");
+  MOE_ASSIGN_OR_RETURN(int64_t weight_seed, flags.GetInt("weight-seed", 0));
+  source.weight_seed = static_cast<uint64_t>(weight_seed);
+  if (flags.Has("prompt") == flags.Has("prompt-ids")) {
+    return absl::InvalidArgumentError("give exactly one of --prompt TEXT or --prompt-ids 1,2,3");
+  }
+  MOE_ASSIGN_OR_RETURN(int64_t threads, flags.GetInt("threads", 0));
+  ThreadPool pool(static_cast<int>(threads));
+
+  // Tokenizer: needed for text prompts and text output, optional otherwise.
+  std::unique_ptr<Tokenizer> tokenizer;
+  if (!source.model_dir.empty() && FileExists(JoinPath(source.model_dir, "tokenizer.json"))) {
+    MOE_ASSIGN_OR_RETURN(tokenizer, Tokenizer::Load(source.model_dir));
+  }
+
+  // The prompt.
+  std::vector<int32_t> prompt;
+  if (flags.Has("prompt-ids")) {
+    if (flags.GetBool("chat")) return absl::InvalidArgumentError("--chat needs --prompt TEXT");
+    MOE_ASSIGN_OR_RETURN(std::vector<int64_t> ids, flags.GetIntList("prompt-ids"));
+    for (int64_t id : ids) prompt.push_back(static_cast<int32_t>(id));
+  } else {
+    if (tokenizer == nullptr) {
+      return absl::FailedPreconditionError(
+          absl::StrCat(source.model_dir.empty() ? std::string("this model") : source.model_dir,
+                       " has no tokenizer.json: use --prompt-ids"));
+    }
+    std::string text = flags.GetString("prompt");
+    if (flags.GetBool("chat")) {
+      MOE_ASSIGN_OR_RETURN(
+          auto formatter,
+          ChatFormatter::Create(tokenizer->config(), "",
+                                JoinPath(source.model_dir, "tokenizer_config.json")));
+      ChatRequest chat;
+      if (flags.Has("system")) {
+        chat.messages.push_back({{"role", "system"}, {"content", flags.GetString("system")}});
+      }
+      chat.messages.push_back({{"role", "user"}, {"content", text}});
+      chat.add_generation_prompt = true;
+      if (flags.GetBool("no-think")) chat.template_kwargs["enable_thinking"] = false;
+      MOE_ASSIGN_OR_RETURN(text, formatter->Render(chat));
+    }
+    MOE_ASSIGN_OR_RETURN(prompt, tokenizer->Encode(text));
+  }
+
+  MOE_ASSIGN_OR_RETURN(LoadedModel model, LoadWholeModel(source, &pool));
+
+  // Sampling: generation_config.json defaults, then flags.
+  GenerateRequest req;
+  req.prompt = prompt;
+  GenerationConfig gen;
+  if (!source.model_dir.empty()) {
+    MOE_ASSIGN_OR_RETURN(gen, LoadGenerationConfig(source.model_dir));
+  }
+  SamplingParams& sp = req.sampling;
+  if (gen.do_sample.has_value() && !*gen.do_sample) sp.temperature = 0.0f;
+  if (gen.temperature) sp.temperature = static_cast<float>(*gen.temperature);
+  if (gen.top_k) sp.top_k = static_cast<int32_t>(*gen.top_k);
+  if (gen.top_p) sp.top_p = static_cast<float>(*gen.top_p);
+  if (gen.min_p) sp.min_p = static_cast<float>(*gen.min_p);
+  if (gen.repetition_penalty) sp.repetition_penalty = static_cast<float>(*gen.repetition_penalty);
+  MOE_ASSIGN_OR_RETURN(double temperature, flags.GetDouble("temperature", sp.temperature));
+  MOE_ASSIGN_OR_RETURN(int64_t top_k, flags.GetInt("top-k", sp.top_k));
+  MOE_ASSIGN_OR_RETURN(double top_p, flags.GetDouble("top-p", sp.top_p));
+  MOE_ASSIGN_OR_RETURN(double min_p, flags.GetDouble("min-p", sp.min_p));
+  MOE_ASSIGN_OR_RETURN(double rep, flags.GetDouble("repetition-penalty", sp.repetition_penalty));
+  MOE_ASSIGN_OR_RETURN(double pres, flags.GetDouble("presence-penalty", 0.0));
+  MOE_ASSIGN_OR_RETURN(double freq, flags.GetDouble("frequency-penalty", 0.0));
+  MOE_ASSIGN_OR_RETURN(int64_t logprobs, flags.GetInt("logprobs", 0));
+  MOE_ASSIGN_OR_RETURN(int64_t seed,
+                       flags.GetInt("seed", static_cast<int64_t>(std::random_device{}())));
+  sp.temperature = static_cast<float>(temperature);
+  sp.top_k = static_cast<int32_t>(top_k);
+  sp.top_p = static_cast<float>(top_p);
+  sp.min_p = static_cast<float>(min_p);
+  sp.repetition_penalty = static_cast<float>(rep);
+  sp.presence_penalty = static_cast<float>(pres);
+  sp.frequency_penalty = static_cast<float>(freq);
+  sp.logprobs = static_cast<int32_t>(logprobs);
+  sp.seed = static_cast<uint64_t>(seed);
+  MOE_RETURN_IF_ERROR(sp.Validate());
+  MOE_ASSIGN_OR_RETURN(req.max_tokens, flags.GetInt("max-tokens", 256));
+  req.ignore_eos = flags.GetBool("ignore-eos");
+  for (int64_t id : gen.eos_token_ids.empty() ? model.config.eos_token_ids : gen.eos_token_ids) {
+    req.stop_ids.push_back(static_cast<int32_t>(id));
+  }
+
+  EngineOptions options;
+  MOE_ASSIGN_OR_RETURN(options.block_size, flags.GetInt("block-size", 16));
+  MOE_ASSIGN_OR_RETURN(options.max_batch_tokens, flags.GetInt("max-batch-tokens", 512));
+  if (options.block_size < 1 || options.max_batch_tokens < 1) {
+    return absl::InvalidArgumentError("--block-size and --max-batch-tokens must be >= 1");
+  }
+  Engine engine(model.weights.get(), &pool, options);
+
+  const bool json = flags.GetBool("json");
+  std::unique_ptr<StreamDecoder> stream;
+  if (tokenizer != nullptr && !json) stream = std::make_unique<StreamDecoder>(*tokenizer, true);
+  std::vector<int32_t> generated;
+  GenerateStats stats;
+  MOE_RETURN_IF_ERROR(engine.Generate(
+      {req},
+      [&](int64_t, const SampleResult& r, FinishReason) {
+        generated.push_back(r.token);
+        if (json) {
+          OrderedJson line;
+          line["id"] = r.token;
+          line["logprob"] = r.logprob;
+          line["top"] = OrderedJson::array();
+          for (const TokenLogprob& t : r.top)
+            line["top"].push_back({{"id", t.id}, {"logprob", t.logprob}});
+          std::cout << line.dump() << "\n" << std::flush;
+        } else if (stream != nullptr) {
+          std::cout << stream->Push(r.token) << std::flush;
+        }
+        return true;
+      },
+      &stats));
+  if (stream != nullptr) std::cout << stream->Finish() << "\n";
+  if (flags.GetBool("print-ids")) std::cout << absl::StrJoin(generated, " ") << "\n";
+  std::cout << std::flush;
+
+  std::fprintf(stderr,
+               "moe-run: load %.2f s | prompt %lld tokens, %.1f tok/s | decode %lld tokens, "
+               "%.1f tok/s | %d threads, kernels %s\n",
+               model.load_seconds, static_cast<long long>(stats.prompt_tokens),
+               stats.prefill_seconds > 0 ? stats.prompt_tokens / stats.prefill_seconds : 0.0,
+               static_cast<long long>(stats.generated_tokens),
+               stats.decode_seconds > 0 ? stats.decode_steps / stats.decode_seconds : 0.0,
+               pool.num_threads(), std::string(kernels::ActiveIsa()).c_str());
+  return absl::OkStatus();
+}
+
+}  // namespace
+}  // namespace moe
+
+int main(int argc, char** argv) {
+  absl::Status s = moe::Run(argc, argv);
+  if (!s.ok()) return moe::Fail(s);
+  return 0;
+}
