@@ -40,7 +40,17 @@ struct ModelConfig {
   // True when layer `i` has a sparse MoE MLP (HF Qwen3-MoE rule: not in mlp_only_layers,
   // num_experts > 0 and (i + 1) % decoder_sparse_step == 0).
   bool IsMoeLayer(int64_t layer) const;
+
+  bool operator==(const ModelConfig&) const = default;
 };
+
+// An HF-style config.json (architectures Qwen3ForCausalLM / Qwen3MoeForCausalLM, every field
+// above) that ParseModelConfig reads back to an equal ModelConfig.
+std::string ModelConfigToJson(const ModelConfig& config);
+
+// Checks the invariants ParseModelConfig enforces (positive sizes, heads divisible, even
+// head_dim, top-k <= experts, ...); errors are prefixed with `source`.
+absl::Status ValidateModelConfig(const ModelConfig& config, const std::string& source);
 
 // Parses config.json text. `source` (usually the path) prefixes every error, which names the
 // field and what was expected; unknown model_type is an error; unsupported features

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstdio>
 #include <map>
 #include <memory>
 #include <string>
@@ -66,6 +67,8 @@ class Checkpoint {
                                           const std::vector<int64_t>& shape) const;
   std::vector<std::string> names() const;
   const std::string& dir() const { return dir_; }
+  // The opened files (one, or one per shard).
+  size_t num_files() const { return files_.size(); }
 
  private:
   Checkpoint() = default;
@@ -84,5 +87,44 @@ struct TensorToWrite {
 
 // Writes one safetensors file (header padded to 8 bytes, {"format": "pt"} metadata).
 absl::Status WriteSafetensors(const std::string& path, const std::vector<TensorToWrite>& tensors);
+
+// "[2, 3]" for error messages.
+std::string ShapeToString(const std::vector<int64_t>& shape);
+
+// Name, dtype and shape of a tensor to stream into a file.
+struct TensorSpec {
+  std::string name;
+  DType dtype = DType::kBF16;
+  std::vector<int64_t> shape;
+
+  int64_t numel() const;
+  size_t nbytes() const { return static_cast<size_t>(numel()) * DTypeSize(dtype); }
+};
+
+// Writes a safetensors file without holding it in memory: the header (all specs, in order) is
+// written at Create, then each tensor's bytes with Write, in the order of the specs. Close
+// checks that every tensor was written. A writer destroyed without Close leaves a partial file.
+class SafetensorsWriter {
+ public:
+  static absl::StatusOr<std::unique_ptr<SafetensorsWriter>> Create(
+      const std::string& path, const std::vector<TensorSpec>& specs);
+  ~SafetensorsWriter();
+  SafetensorsWriter(const SafetensorsWriter&) = delete;
+  SafetensorsWriter& operator=(const SafetensorsWriter&) = delete;
+
+  // Appends the next tensor's bytes; `name` and `nbytes` must match the next spec.
+  absl::Status Write(const std::string& name, const void* data, size_t nbytes);
+  absl::Status Close();
+  // Bytes of tensor data (sum over specs).
+  size_t data_bytes() const { return data_bytes_; }
+
+ private:
+  SafetensorsWriter() = default;
+  std::string path_;
+  std::FILE* file_ = nullptr;
+  std::vector<TensorSpec> specs_;
+  size_t next_ = 0;
+  size_t data_bytes_ = 0;
+};
 
 }  // namespace moe
