@@ -72,4 +72,22 @@ void Axpy(float* x, float a, const float* y, int64_t n);
 // in the environment forces a lower one (for tests and comparisons).
 std::string_view ActiveIsa();
 
+// As PagedAttention above, with the (kv head, query token) work spread over `pool` (may be
+// null: runs inline). Same results as the single-threaded call, bit for bit.
+void PagedAttention(const PagedKv& kv, const int32_t* block_table, int64_t start, int64_t n,
+                    const float* q, int64_t num_q_heads, float scale, float* out, ThreadPool* pool);
+
+// Streaming read bandwidth of main memory in GB/s (10^9 bytes/s) with the threads of `pool`
+// (null: the calling thread only): sums a buffer of `bytes` (bigger than the caches), best of a
+// few passes. The roofline for the memory-bound kernels (decode Linear).
+double MeasureReadBandwidthGBs(ThreadPool* pool, int64_t bytes = int64_t{1} << 30);
+// One streaming pass (a sum) over data: [n] with the threads of `pool`, in GB/s. For
+// benchmarks that interleave probes with kernel runs on a machine whose bandwidth drifts.
+double ReadPassGBs(ThreadPool* pool, const float* data, int64_t n);
+
+// Peak fp32 FMA throughput in GFLOP/s (an FMA = 2 flops) with the vectors of the active ISA
+// (ActiveIsa()), on every thread of `pool` (null: the calling thread): independent register
+// FMAs, best of a few runs. The roofline for the compute-bound kernels (prefill Linear).
+double MeasureFmaPeakGflops(ThreadPool* pool);
+
 }  // namespace moe::kernels

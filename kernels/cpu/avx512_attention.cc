@@ -1,0 +1,209 @@
+// AVX-512 PagedAttention (compiled with the AVX-512 flags; runs only when the CPU has them).
+#include <cmath>
+
+#include "kernels/cpu/avx512_util.h"
+#include "kernels/cpu/reference.h"
+#include "kernels/cpu/simd_scratch.h"
+
+namespace moe::kernels {
+namespace {
+
+// ------------------------------------------------------------------------------------------
+// Paged attention: flash-style over tiles of 32 keys. For one kv head, the query vectors of
+// its group for a run of tokens (ordered token-major) share each key tile: the tile's keys are
+// transposed once to [head_dim, 32]; then 8 query vectors at a time get their 32 scores by
+// broadcast-FMA (no horizontal sums; each broadcast feeds two FMAs), an online-softmax update,
+// and P.V into fp32 state (two 16-dim chunks at a time, again two FMAs per broadcast).
+
+constexpr int kKeyTile = 32;
+constexpr int kQTile = 8;        // query vectors per micro tile
+constexpr int64_t kQBlock = 64;  // query vectors sharing one pass over the keys
+
+void AttentionBlock(const PagedKv& kv, const int32_t* block_table, int64_t start, const float* q,
+                    int64_t num_q_heads, float scale, float* out, int64_t kh, int64_t t0,
+                    int64_t t1, float* scratch) {
+  const int64_t d = kv.head_dim;
+  const int64_t group = num_q_heads / kv.num_kv_heads;
+  const int64_t nv = (t1 - t0) * group;  // query vectors in this block
+  const int64_t nvp = RoundUp(nv, kQTile);
+  float* Q = scratch;                                       // [nvp, d], pre-scaled
+  float* O = Q + nvp * d;                                   // [nvp, d] unnormalised output
+  float* KT = O + nvp * d;                                  // [d, 32] keys of the tile, transposed
+  float* Pm = KT + d * kKeyTile;                            // [nvp, 32] probabilities of the tile
+  float* mx = Pm + nvp * kKeyTile;                          // [nvp] running max
+  float* l = mx + nvp;                                      // [nvp] running sum
+  float* alpha = l + nvp;                                   // [nvp] rescale for this tile
+  int64_t* vpos = reinterpret_cast<int64_t*>(alpha + nvp);  // [nvp] position (-1: padding)
+
+  const __m512 sc = _mm512_set1_ps(scale);
+  for (int64_t v = 0; v < nvp; ++v) {
+    const int64_t i = t0 + v / group;
+    const int64_t h = kh * group + v % group;
+    for (int64_t c = 0; c < d; c += 16) {
+      const __m512 qv = v < nv
+                            ? _mm512_mul_ps(_mm512_loadu_ps(q + (i * num_q_heads + h) * d + c), sc)
+                            : _mm512_setzero_ps();
+      _mm512_store_ps(Q + v * d + c, qv);
+      _mm512_store_ps(O + v * d + c, _mm512_setzero_ps());
+    }
+    mx[v] = -INFINITY;
+    l[v] = 0.0f;
+    vpos[v] = v < nv ? start + i : -1;
+  }
+
+  const int64_t width = kv.num_kv_heads * d;
+  const int64_t last = start + t1 - 1;  // last key any vector here attends to
+  // Offsets of the keys of a tile: [kKeyTile] each; computed one tile ahead so that the next
+  // tile's rows can be prefetched while this one is processed (the cache is read once per
+  // pass and would otherwise stall on every row).
+  int64_t offs[2][kKeyTile];
+  auto tile_offsets = [&](int64_t p0, int64_t* o) {
+    const int64_t nk = Min(kKeyTile, last + 1 - p0);
+    int64_t blk = p0 / kv.block_size, slot = p0 % kv.block_size;
+    for (int64_t j = 0; j < nk; ++j) {
+      o[j] = (block_table[blk] * kv.block_size + slot) * width + kh * d;
+      if (++slot == kv.block_size) {
+        slot = 0;
+        ++blk;
+      }
+    }
+  };
+  tile_offsets(0, offs[0]);
+  const float* krow[kKeyTile];  // [head_dim] each
+  const float* vrow[kKeyTile];
+  for (int64_t p0 = 0, cur = 0; p0 <= last; p0 += kKeyTile, cur ^= 1) {
+    const int64_t nk = Min(kKeyTile, last + 1 - p0);
+    for (int64_t j = 0; j < nk; ++j) {
+      krow[j] = kv.k + offs[cur][j];
+      vrow[j] = kv.v + offs[cur][j];
+    }
+    if (p0 + kKeyTile <= last) {
+      tile_offsets(p0 + kKeyTile, offs[cur ^ 1]);
+      const int64_t nk_next = Min(kKeyTile, last + 1 - p0 - kKeyTile);
+      for (int64_t j = 0; j < nk_next; ++j) {
+        const char* kp = reinterpret_cast<const char*>(kv.k + offs[cur ^ 1][j]);
+        const char* vp = reinterpret_cast<const char*>(kv.v + offs[cur ^ 1][j]);
+        for (int64_t b = 0; b < d * 4; b += 64) {
+          _mm_prefetch(kp + b, _MM_HINT_T0);
+          _mm_prefetch(vp + b, _MM_HINT_T0);
+        }
+      }
+    }
+    // KT[c][j] = K[p0 + j][c], zero for j >= nk.
+    for (int64_t c = 0; c < d; c += 16) {
+      for (int half = 0; half < 2; ++half) {
+        __m512 blk16[16];
+        for (int j = 0; j < 16; ++j) {
+          const int64_t key = 16 * half + j;
+          blk16[j] = key < nk ? _mm512_loadu_ps(krow[key] + c) : _mm512_setzero_ps();
+        }
+        Transpose16(blk16);
+        for (int j = 0; j < 16; ++j) _mm512_store_ps(KT + (c + j) * kKeyTile + 16 * half, blk16[j]);
+      }
+    }
+    // First micro tile with a vector that sees key p0 (vectors are in token order).
+    int64_t vt0 = 0;
+    while (vt0 + kQTile <= nv && vpos[vt0 + kQTile - 1] < p0) vt0 += kQTile;
+    for (int64_t vt = vt0; vt < nv; vt += kQTile) {
+      // Scores S[u][0:32] = Q[vt + u] . K[p0 + j].
+      __m512 s0[kQTile], s1[kQTile];
+      for (int u = 0; u < kQTile; ++u) {
+        s0[u] = _mm512_setzero_ps();
+        s1[u] = _mm512_setzero_ps();
+      }
+      const float* Qt = Q + vt * d;
+      for (int64_t c = 0; c < d; ++c) {
+        const __m512 k0 = _mm512_load_ps(KT + c * kKeyTile);
+        const __m512 k1 = _mm512_load_ps(KT + c * kKeyTile + 16);
+        for (int u = 0; u < kQTile; ++u) {
+          const __m512 b = _mm512_set1_ps(Qt[u * d + c]);
+          s0[u] = _mm512_fmadd_ps(b, k0, s0[u]);
+          s1[u] = _mm512_fmadd_ps(b, k1, s1[u]);
+        }
+      }
+      // Online softmax: causal mask, running max and sum, probabilities into Pm.
+      for (int u = 0; u < kQTile; ++u) {
+        const int64_t v = vt + u;
+        const int64_t visible = Min(vpos[v] - p0 + 1, nk);  // keys j < visible are allowed
+        if (visible <= 0) {
+          alpha[v] = 1.0f;
+          _mm512_store_ps(Pm + v * kKeyTile, _mm512_setzero_ps());
+          _mm512_store_ps(Pm + v * kKeyTile + 16, _mm512_setzero_ps());
+          continue;
+        }
+        const __mmask16 m0 = TailMask16(visible);
+        const __mmask16 m1 = TailMask16(visible > 16 ? visible - 16 : 0);
+        const __m512 smax = _mm512_max_ps(_mm512_mask_mov_ps(_mm512_set1_ps(-INFINITY), m0, s0[u]),
+                                          _mm512_mask_mov_ps(_mm512_set1_ps(-INFINITY), m1, s1[u]));
+        const float tile_max = _mm512_reduce_max_ps(smax);
+        const float m_new = tile_max > mx[v] ? tile_max : mx[v];
+        const __m512 mn = _mm512_set1_ps(m_new);
+        const __m512 e0 = _mm512_maskz_mov_ps(m0, Exp(_mm512_sub_ps(s0[u], mn)));
+        const __m512 e1 = _mm512_maskz_mov_ps(m1, Exp(_mm512_sub_ps(s1[u], mn)));
+        const float a = mx[v] == -INFINITY ? 0.0f : std::exp(mx[v] - m_new);
+        alpha[v] = a;
+        l[v] = l[v] * a + _mm512_reduce_add_ps(_mm512_add_ps(e0, e1));
+        mx[v] = m_new;
+        _mm512_store_ps(Pm + v * kKeyTile, e0);
+        _mm512_store_ps(Pm + v * kKeyTile + 16, e1);
+      }
+      // O[v] = O[v] * alpha[v] + sum_j P[v][j] * V[p0 + j], 32 dims at a time.
+      for (int64_t c = 0; c < d; c += 32) {
+        __m512 o0[kQTile], o1[kQTile];
+        for (int u = 0; u < kQTile; ++u) {
+          const __m512 a = _mm512_set1_ps(alpha[vt + u]);
+          o0[u] = _mm512_mul_ps(_mm512_load_ps(O + (vt + u) * d + c), a);
+          o1[u] = _mm512_mul_ps(_mm512_load_ps(O + (vt + u) * d + c + 16), a);
+        }
+        for (int64_t j = 0; j < nk; ++j) {
+          const __m512 v0 = _mm512_loadu_ps(vrow[j] + c);
+          const __m512 v1 = _mm512_loadu_ps(vrow[j] + c + 16);
+          for (int u = 0; u < kQTile; ++u) {
+            const __m512 b = _mm512_set1_ps(Pm[(vt + u) * kKeyTile + j]);
+            o0[u] = _mm512_fmadd_ps(b, v0, o0[u]);
+            o1[u] = _mm512_fmadd_ps(b, v1, o1[u]);
+          }
+        }
+        for (int u = 0; u < kQTile; ++u) {
+          _mm512_store_ps(O + (vt + u) * d + c, o0[u]);
+          _mm512_store_ps(O + (vt + u) * d + c + 16, o1[u]);
+        }
+      }
+    }
+  }
+  for (int64_t v = 0; v < nv; ++v) {
+    const int64_t i = t0 + v / group;
+    const int64_t h = kh * group + v % group;
+    const __m512 inv = _mm512_set1_ps(1.0f / l[v]);
+    for (int64_t c = 0; c < d; c += 16) {
+      _mm512_storeu_ps(out + (i * num_q_heads + h) * d + c,
+                       _mm512_mul_ps(_mm512_load_ps(O + v * d + c), inv));
+    }
+  }
+}
+
+}  // namespace
+
+void avx512::PagedAttentionPart(const PagedKv& kv, const int32_t* block_table, int64_t start,
+                                int64_t n, const float* q, int64_t num_q_heads, float scale,
+                                float* out, int64_t i0, int64_t i1, int64_t h0, int64_t h1) {
+  const int64_t d = kv.head_dim;
+  if (d % 32 != 0 || d == 0) {
+    reference::PagedAttentionPart(kv, block_table, start, n, q, num_q_heads, scale, out, i0, i1, h0,
+                                  h1);
+    return;
+  }
+  const int64_t group = num_q_heads / kv.num_kv_heads;
+  const int64_t tokens = group >= kQBlock ? 1 : kQBlock / group;  // tokens per block
+  const int64_t nvp = RoundUp(tokens * group, kQTile);
+  static thread_local Scratch scratch;
+  float* buf = scratch.Get(2 * nvp * d + d * kKeyTile + nvp * kKeyTile + 5 * nvp + 16);
+  for (int64_t kh = h0; kh < h1; ++kh) {
+    for (int64_t t0 = i0; t0 < i1; t0 += tokens) {
+      AttentionBlock(kv, block_table, start, q, num_q_heads, scale, out, kh, t0,
+                     Min(i1, t0 + tokens), buf);
+    }
+  }
+}
+
+}  // namespace moe::kernels

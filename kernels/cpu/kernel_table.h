@@ -1,0 +1,56 @@
+// The per-ISA table of kernel functions behind kernels/kernels.h (internal to kernels/ and its
+// tests). dispatch.cc picks one table at start-up; tests fetch each table the CPU supports and
+// hold it to the reference.
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+
+#include "kernels/kernels.h"
+
+namespace moe::kernels {
+
+struct KernelTable {
+  std::string_view isa;  // "avx512", "avx2" or "scalar"
+  // y = x w^T, rows of w spread over `pool` (null: inline). x: [T, w.cols], y: [T, w.rows].
+  // The sum for one output never depends on how the rows are split (bit-exact threading).
+  void (*linear)(const float* x, int64_t T, const Matrix& w, float* y, ThreadPool* pool);
+  void (*rms_norm)(const float* x, const float* weight, int64_t rows, int64_t n, float eps,
+                   float* y);
+  void (*rope)(float* x, int64_t T, int64_t heads, int64_t head_dim, const int32_t* pos,
+               const float* inv_freq);
+  void (*silu_mul)(const float* gate, const float* up, float* out, int64_t n);
+  void (*embedding_gather)(const Matrix& table, const int32_t* ids, int64_t T, float* out);
+  void (*kv_write)(const PagedKv& kv, const int32_t* block_table, int64_t start, int64_t n,
+                   const float* k, const float* v);
+  // Query tokens [i0, i1) and kv heads [h0, h1) (with their query heads) of PagedAttention.
+  void (*paged_attention_part)(const PagedKv& kv, const int32_t* block_table, int64_t start,
+                               int64_t n, const float* q, int64_t num_q_heads, float scale,
+                               float* out, int64_t i0, int64_t i1, int64_t h0, int64_t h1);
+  void (*add)(float* x, const float* y, int64_t n);
+  void (*axpy)(float* x, float a, const float* y, int64_t n);
+  // Sum of n floats (the bandwidth probe's inner loop).
+  float (*sum)(const float* x, int64_t n);
+  // Runs `iters` rounds of 12 independent vector FMAs; returns the flops done (the FMA peak
+  // probe). `sink` receives a result so the work is not optimised away.
+  int64_t (*fma_burn)(int64_t iters, float* sink);
+};
+
+// The table for `isa` ("avx512", "avx2", "scalar"), or null when the name is unknown or this
+// CPU (or this build) lacks the instructions.
+const KernelTable* GetKernelTable(std::string_view isa);
+
+// The table chosen at start-up (best the CPU has, lowered by MOE_KERNELS).
+const KernelTable& ActiveKernelTable();
+
+// Calls fn(ctx, begin, end) over [0, n) in chunks of about `grain` on `pool` (null or one
+// thread: a single inline call over [0, n)). A plain function pointer, so that the ISA
+// translation units instantiate no shared templates (their copies would carry AVX code).
+void ParallelRanges(ThreadPool* pool, int64_t n, int64_t grain,
+                    void (*fn)(void* ctx, int64_t begin, int64_t end), void* ctx);
+
+// Defined in avx512.cc / avx2.cc (compiled with their ISA flags); call only when supported.
+const KernelTable& Avx512KernelTable();
+const KernelTable& Avx2KernelTable();
+
+}  // namespace moe::kernels
