@@ -162,7 +162,13 @@ void Qwen3Model::Attention(int64_t layer, const StepBatch& batch, KvCache* cache
     }
   };
   const int64_t num_seqs = static_cast<int64_t>(batch.seqs.size());
-  if (pool_ != nullptr) {
+  if (num_seqs == 1 && pool_ != nullptr) {  // one sequence: spread its heads and queries
+    const SeqStep& seq = batch.seqs[0];
+    kernels::KvWrite(kv, seq.block_table.data(), seq.start_pos, seq.num_tokens, k_.data(),
+                     v_.data());
+    kernels::PagedAttention(kv, seq.block_table.data(), seq.start_pos, seq.num_tokens, q_.data(),
+                            Hq, scale, attn_.data(), pool_);
+  } else if (pool_ != nullptr) {
     pool_->ParallelFor(num_seqs, 1, run);
   } else {
     run(0, num_seqs);
