@@ -7,13 +7,7 @@
 namespace moe {
 namespace {
 
-// splitmix64 finaliser: a good counter-based generator.
-inline uint64_t Mix(uint64_t x) {
-  x += 0x9e3779b97f4a7c15ull;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-  return x ^ (x >> 31);
-}
+inline uint64_t Mix(uint64_t x) { return SplitMix64(x); }
 
 inline float Uniform01(uint64_t bits) {  // [0, 1) from the top 24 bits
   return static_cast<float>(bits >> 40) * (1.0f / 16777216.0f);

@@ -10,6 +10,14 @@
 
 namespace moe {
 
+// splitmix64's finaliser: a good counter-based generator (also the sampler's).
+inline uint64_t SplitMix64(uint64_t x) {
+  x += 0x9e3779b97f4a7c15ull;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+  return x ^ (x >> 31);
+}
+
 // A stable 64-bit hash of a tensor name mixed with a seed.
 uint64_t TensorSeed(uint64_t seed, std::string_view tensor_name);
 

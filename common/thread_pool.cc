@@ -82,6 +82,20 @@ void ThreadPool::WorkerLoop(int index) {
   }
 }
 
+void ThreadPool::Dispatch() {
+  start_cv_.notify_all();
+  RunJob(0);
+  int spins = 0;
+  while (pending_.load(std::memory_order_acquire) != 0 && spins < kSpinIterations) {
+    MOE_PAUSE();
+    ++spins;
+  }
+  std::unique_lock<std::mutex> lock(mu_);
+  done_cv_.wait(lock, [&] { return pending_.load(std::memory_order_acquire) == 0; });
+  range_fn_ = nullptr;
+  all_fn_ = nullptr;
+}
+
 void ThreadPool::RunOnAll(const std::function<void(int)>& fn) {
   if (num_threads_ == 1) {
     fn(0);
@@ -95,16 +109,7 @@ void ThreadPool::RunOnAll(const std::function<void(int)>& fn) {
     ++generation_;
     generation_seen_.store(generation_, std::memory_order_release);
   }
-  start_cv_.notify_all();
-  RunJob(0);
-  int spins = 0;
-  while (pending_.load(std::memory_order_acquire) != 0 && spins < kSpinIterations) {
-    MOE_PAUSE();
-    ++spins;
-  }
-  std::unique_lock<std::mutex> lock(mu_);
-  done_cv_.wait(lock, [&] { return pending_.load(std::memory_order_acquire) == 0; });
-  all_fn_ = nullptr;
+  Dispatch();
 }
 
 void ThreadPool::ParallelFor(int64_t n, int64_t grain,
@@ -126,16 +131,7 @@ void ThreadPool::ParallelFor(int64_t n, int64_t grain,
     ++generation_;
     generation_seen_.store(generation_, std::memory_order_release);
   }
-  start_cv_.notify_all();
-  RunJob(0);
-  int spins = 0;
-  while (pending_.load(std::memory_order_acquire) != 0 && spins < kSpinIterations) {
-    MOE_PAUSE();
-    ++spins;
-  }
-  std::unique_lock<std::mutex> lock(mu_);
-  done_cv_.wait(lock, [&] { return pending_.load(std::memory_order_acquire) == 0; });
-  range_fn_ = nullptr;
+  Dispatch();
 }
 
 }  // namespace moe

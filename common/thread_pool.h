@@ -27,7 +27,8 @@ class ThreadPool {
   int num_threads() const { return num_threads_; }
 
   // Calls fn(begin, end) over [0, n) in chunks of about `grain` items (at least 1), spread over
-  // all threads; returns when every chunk is done. Not reentrant: fn must not call the pool.
+  // all threads; returns when every chunk is done. With one thread (or n <= grain) it is one call
+  // fn(0, n). Not reentrant: fn must not call the pool.
   void ParallelFor(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn);
 
   // Calls fn(thread_index) once on each of the num_threads() threads.
@@ -36,6 +37,8 @@ class ThreadPool {
  private:
   void WorkerLoop(int index);
   void RunJob(int index);
+  // Wakes the workers for the job just published, runs the caller's share, waits for the rest.
+  void Dispatch();
 
   const int num_threads_;
   std::vector<std::thread> workers_;

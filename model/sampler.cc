@@ -5,16 +5,12 @@
 #include <limits>
 
 #include "absl/strings/str_cat.h"
+#include "common/random_weights.h"
 
 namespace moe {
 namespace {
 
-inline uint64_t Mix(uint64_t x) {
-  x += 0x9e3779b97f4a7c15ull;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-  return x ^ (x >> 31);
-}
+inline uint64_t Mix(uint64_t x) { return SplitMix64(x); }
 
 // Stable argmax: first index on ties.
 int32_t Argmax(const float* x, int64_t n) {

@@ -1,0 +1,55 @@
+// ThreadPool: every index covered exactly once, every thread runs RunOnAll, many small jobs in a
+// row neither deadlock nor lose work (the pattern of a decode step's many small matrix products).
+#include "common/thread_pool.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <vector>
+
+namespace moe {
+namespace {
+
+TEST(ThreadPool, ParallelForCoversEachIndexOnce) {
+  for (int threads : {1, 2, 3}) {
+    ThreadPool pool(threads);
+    EXPECT_EQ(pool.num_threads(), threads);
+    for (int64_t n : {0, 1, 7, 64, 1000}) {
+      for (int64_t grain : {1, 3, 16, 5000}) {
+        std::vector<std::atomic<int>> hits(static_cast<size_t>(n));
+        pool.ParallelFor(n, grain, [&](int64_t b, int64_t e) {
+          EXPECT_LE(0, b);
+          EXPECT_LE(e, n);
+          if (threads > 1) EXPECT_LE(e - b, grain);  // one thread: the whole range at once
+          for (int64_t i = b; i < e; ++i) hits[i]++;
+        });
+        for (int64_t i = 0; i < n; ++i) ASSERT_EQ(hits[i].load(), 1) << n << " " << grain << " " << i;
+      }
+    }
+  }
+}
+
+TEST(ThreadPool, RunOnAllRunsEveryThreadIndex) {
+  ThreadPool pool(3);
+  std::vector<std::atomic<int>> seen(3);
+  pool.RunOnAll([&](int i) { seen[static_cast<size_t>(i)]++; });
+  for (auto& s : seen) EXPECT_EQ(s.load(), 1);
+}
+
+TEST(ThreadPool, ManySmallJobsInARow) {
+  ThreadPool pool(2);
+  std::atomic<int64_t> sum{0};
+  for (int job = 0; job < 20000; ++job) {
+    pool.ParallelFor(4, 1, [&](int64_t b, int64_t e) { sum += e - b; });
+  }
+  EXPECT_EQ(sum.load(), 80000);
+}
+
+TEST(ThreadPool, DefaultUsesHardwareThreads) {
+  ThreadPool pool(0);
+  EXPECT_EQ(pool.num_threads(), HardwareThreads());
+  EXPECT_GE(HardwareThreads(), 1);
+}
+
+}  // namespace
+}  // namespace moe
