@@ -236,7 +236,10 @@ void Qwen3Model::MoeExperts(int64_t layer, const float* h, int64_t T,
   // Group the assignments by expert, so each expert's weights are read once for all its tokens.
   std::vector<std::vector<ExpertAssignment>> by_expert(static_cast<size_t>(E));
   for (const ExpertAssignment& a : assignments) {
-    if (a.expert < 0 || a.expert >= E || !weights_->spec().OwnsExpert(a.expert)) continue;
+    if (a.token < 0 || a.token >= T || a.expert < 0 || a.expert >= E ||
+        !weights_->spec().OwnsExpert(a.expert)) {
+      continue;
+    }
     by_expert[static_cast<size_t>(a.expert)].push_back(a);
   }
   std::vector<float> x, y;
@@ -259,7 +262,6 @@ void Qwen3Model::MoeExperts(int64_t layer, const float* h, int64_t T,
       kernels::Axpy(out + list[i].token * H, list[i].weight, y.data() + i * H, H);
     }
   }
-  (void)T;
 }
 
 void Qwen3Model::Logits(const float* hidden, const std::vector<int64_t>& rows, float* logits) {

@@ -73,7 +73,8 @@ class Qwen3Model {
 
   // The MoE experts of `layer` held by this shard, over routed assignments: out[t] +=
   // w * expert(h[t]) for every (t, expert, w). h, out: [T, hidden]. Assignments of experts this
-  // shard does not hold are skipped (another expert-parallel rank adds them).
+  // shard does not hold are skipped (another expert-parallel rank adds them), as are
+  // assignments whose token or expert is out of range.
   void MoeExperts(int64_t layer, const float* h, int64_t T,
                   const std::vector<ExpertAssignment>& assignments, float* out);
 

@@ -25,7 +25,7 @@ struct SeqState {
 }  // namespace
 
 Engine::Engine(const ModelWeights* weights, ThreadPool* pool, EngineOptions options)
-    : weights_(weights), pool_(pool), options_(options), model_(weights, pool) {}
+    : weights_(weights), options_(options), model_(weights, pool) {}
 
 absl::Status Engine::Generate(const std::vector<GenerateRequest>& requests, const TokenFn& on_token,
                               GenerateStats* stats) {

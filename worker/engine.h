@@ -61,7 +61,6 @@ class Engine {
 
  private:
   const ModelWeights* weights_;
-  ThreadPool* pool_;
   EngineOptions options_;
   Qwen3Model model_;
   Sampler sampler_;

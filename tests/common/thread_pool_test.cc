@@ -20,10 +20,13 @@ TEST(ThreadPool, ParallelForCoversEachIndexOnce) {
         pool.ParallelFor(n, grain, [&](int64_t b, int64_t e) {
           EXPECT_LE(0, b);
           EXPECT_LE(e, n);
-          if (threads > 1) EXPECT_LE(e - b, grain);  // one thread: the whole range at once
+          if (threads > 1) {  // one thread: the whole range at once
+            EXPECT_LE(e - b, grain);
+          }
           for (int64_t i = b; i < e; ++i) hits[i]++;
         });
-        for (int64_t i = 0; i < n; ++i) ASSERT_EQ(hits[i].load(), 1) << n << " " << grain << " " << i;
+        for (int64_t i = 0; i < n; ++i)
+          ASSERT_EQ(hits[i].load(), 1) << n << " " << grain << " " << i;
       }
     }
   }

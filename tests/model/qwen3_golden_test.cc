@@ -211,5 +211,26 @@ TEST(Checkpoints, ShardedEqualsUnsharded) {
   }
 }
 
+// MoeExperts adds only valid assignments: out-of-range tokens or experts change nothing, and a
+// valid one changes exactly its token's row.
+TEST(MoeExperts, SkipsOutOfRangeAssignments) {
+  auto f = LoadFixture(ModelDir("tiny-qwen3-moe"));
+  ASSERT_NE(f, nullptr);
+  ThreadPool pool(1);
+  Qwen3Model model(f->weights.get(), &pool);
+  const int64_t H = f->config.hidden_size, T = 2;
+  std::vector<float> h(static_cast<size_t>(T * H));
+  for (size_t i = 0; i < h.size(); ++i) h[i] = 0.01f * static_cast<float>(i % 17);
+  std::vector<float> out(h.size(), 0.0f);
+  model.MoeExperts(0, h.data(), T, {{2, 0, 1.0f}, {-1, 0, 1.0f}, {0, 8, 1.0f}, {0, -1, 1.0f}},
+                   out.data());
+  for (float v : out) ASSERT_EQ(v, 0.0f);
+  model.MoeExperts(0, h.data(), T, {{1, 3, 0.5f}}, out.data());
+  for (int64_t i = 0; i < H; ++i) ASSERT_EQ(out[i], 0.0f);
+  float norm = 0.0f;
+  for (int64_t i = H; i < 2 * H; ++i) norm += std::fabs(out[i]);
+  EXPECT_GT(norm, 0.0f);
+}
+
 }  // namespace
 }  // namespace moe
