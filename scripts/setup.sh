@@ -18,7 +18,8 @@ PACKAGES=(
   build-essential cmake ninja-build pkg-config git
   libabsl-dev libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
   libopenmpi-dev openmpi-bin libgtest-dev libgmock-dev libpcre2-dev nlohmann-json3-dev
-  libcpp-httplib-dev python3
+  libcpp-httplib-dev prometheus-cpp-dev libssl-dev zlib1g-dev libbrotli-dev
+  python3 python3-grpcio python3-protobuf
 )
 
 deps() {
