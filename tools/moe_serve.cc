@@ -226,6 +226,12 @@ absl::Status Serve(int argc, char** argv) {
   }
   sched.num_blocks = kv_blocks;
   MOE_RETURN_IF_ERROR(sched.Validate());
+  // A sequence longer than the whole pool could never finish (it would preempt forever).
+  if (served.max_model_len > kv_blocks * sched.block_size) {
+    served.max_model_len = kv_blocks * sched.block_size;
+    std::fprintf(stderr, "moe-serve: max model length capped to the KV pool: %lld tokens\n",
+                 static_cast<long long>(served.max_model_len));
+  }
   served.kv_block_size = sched.block_size;
   served.kv_blocks_total = kv_blocks;
   served.layout = absl::StrCat("pp1 ep1 cpu threads=", pool.num_threads());

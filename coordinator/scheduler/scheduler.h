@@ -3,8 +3,10 @@
 // prefills in FCFS order, chunked to the token budget, limited by free KV blocks and
 // max_num_seqs. When a running sequence needs a block and none is free, the newest running
 // sequence is preempted (its blocks freed; it goes back to the front of the queue and is
-// recomputed from its prompt + output later). Identical prompt prefixes reuse blocks
-// (prefix caching, see block_manager.h).
+// recomputed from its prompt + output later). Sequences in flight are never preempted: a
+// sequence whose newer competitors are all in flight waits for them instead. No waiting
+// sequence is admitted in a step in which a running one is short of blocks. Identical prompt
+// prefixes reuse blocks (prefix caching, see block_manager.h).
 //
 // Plans in flight: Schedule() may be called again before the result of an earlier plan has
 // been applied (pipeline parallelism keeps up to P plans in flight); sequences of a plan whose
@@ -27,10 +29,10 @@
 namespace moe {
 
 struct SchedulerOptions {
-  int64_t block_size = 16;          // tokens per KV block
-  int64_t num_blocks = 0;           // KV blocks in each worker's pool
-  int64_t max_batch_tokens = 512;   // tokens per step (prefill chunked to it)
-  int64_t max_num_seqs = 256;       // sequences in one step
+  int64_t block_size = 16;         // tokens per KV block
+  int64_t num_blocks = 0;          // KV blocks in each worker's pool
+  int64_t max_batch_tokens = 512;  // tokens per step (prefill chunked to it)
+  int64_t max_num_seqs = 256;      // sequences in one step
   bool enable_prefix_caching = true;
 
   // INVALID_ARGUMENT naming the option.
@@ -45,12 +47,12 @@ struct SeqSpec {
 };
 
 struct SchedulerStats {
-  int64_t waiting = 0;            // sequences queued (incl. preempted ones)
-  int64_t running = 0;            // sequences holding KV blocks
+  int64_t waiting = 0;  // sequences queued (incl. preempted ones)
+  int64_t running = 0;  // sequences holding KV blocks
   int64_t blocks_total = 0;
-  int64_t blocks_used = 0;        // referenced by a sequence
-  int64_t blocks_cached = 0;      // free but holding a reusable prefix
-  int64_t preemptions = 0;        // since start
+  int64_t blocks_used = 0;          // referenced by a sequence
+  int64_t blocks_cached = 0;        // free but holding a reusable prefix
+  int64_t preemptions = 0;          // since start
   int64_t prefix_query_tokens = 0;  // prompt tokens looked up in the prefix cache
   int64_t prefix_hit_tokens = 0;    // of those, served from the cache
 };
@@ -60,7 +62,9 @@ class Scheduler {
   explicit Scheduler(SchedulerOptions options);
 
   // Queues a sequence (FCFS). REQUIRES: a new seq_id; prompt non-empty; the prompt plus one
-  // token fits in the KV pool (the coordinator checks this at admission).
+  // token fits in the KV pool (the coordinator checks this at admission). A sequence that
+  // grows beyond the pool (num_blocks * block_size tokens) can never finish: it is preempted
+  // over and over, so the coordinator must stop it before (max_model_len <= the pool).
   void Add(SeqSpec spec);
 
   // Removes a waiting or running sequence and frees its blocks (finished by a stop
@@ -85,8 +89,8 @@ class Scheduler {
   // Prompt tokens the prefix cache served when the sequence was first scheduled (usage).
   // 0 for unknown (e.g. released) ids and for sequences not scheduled yet.
   int64_t cached_prompt_tokens(int64_t seq_id) const;
-  bool has_work() const;     // anything waiting or running
-  int64_t in_flight() const; // plans whose result is outstanding
+  bool has_work() const;      // anything waiting or running
+  int64_t in_flight() const;  // plans whose result is outstanding
   SchedulerStats stats() const;
   const SchedulerOptions& options() const { return options_; }
 
@@ -100,8 +104,8 @@ class Scheduler {
     std::vector<int32_t> tokens;  // prompt + output so far: the known tokens
     int64_t prompt_len = 0;
     v1::StepSampling sampling;
-    std::vector<int32_t> block_table;  // covers positions [0, num_computed)
-    int64_t num_computed = 0;          // tokens computed or in a plan in flight
+    std::vector<int32_t> block_table;    // covers positions [0, num_computed)
+    int64_t num_computed = 0;            // tokens computed or in a plan in flight
     std::vector<uint64_t> block_hashes;  // prefix-cache hashes of full blocks (content only)
     PrefixChain chain;                   // blocks registered in the prefix cache
     bool running = false;
@@ -110,7 +114,6 @@ class Scheduler {
     bool is_new = true;           // the next plan is its first since admission/preemption
     int64_t cached_prompt_tokens = 0;
     bool first_scheduled = false;
-    int64_t not_before_step = 0;  // admit no earlier (its release is in an earlier plan)
     std::list<Seq*>::iterator queue_pos;  // in waiting_ or running_
   };
   // A plan whose result is outstanding: per sequence, where its computed tokens end and
@@ -126,7 +129,9 @@ class Scheduler {
   };
 
   // Adds a running sequence's next `n` tokens to the plan, allocating its blocks (preempting
-  // the newest running sequences if needed). False if it was preempted itself.
+  // the newest running sequences not in flight if needed). False if it was not planned: it
+  // was the newest running sequence and got preempted, or every newer one is in flight (it
+  // keeps its blocks and waits for them).
   bool ScheduleRunning(Seq* seq, int64_t n, v1::StepPlan* plan);
   // Admits the waiting queue's head with up to `budget` tokens; returns how many were
   // planned (0: it does not fit).
@@ -136,7 +141,7 @@ class Scheduler {
   Seq* NewestPreemptible();
   // Frees a running sequence's blocks and puts it at the front of the queue to be recomputed
   // from scratch (preemption).
-  void Requeue(Seq* seq, int64_t not_before_step);
+  void Requeue(Seq* seq);
   // Frees a sequence's blocks and removes it from the queues (Release and preemption).
   void Unqueue(Seq* seq);
   void NoteReleased(Seq* seq);
@@ -145,8 +150,8 @@ class Scheduler {
   SchedulerOptions options_;
   BlockManager blocks_;
   std::unordered_map<int64_t, std::unique_ptr<Seq>> seqs_;
-  std::list<Seq*> waiting_;  // FCFS; preempted sequences go to the front
-  std::list<Seq*> running_;  // admission order (oldest first)
+  std::list<Seq*> waiting_;              // FCFS; preempted sequences go to the front
+  std::list<Seq*> running_;              // admission order (oldest first)
   std::deque<Outstanding> outstanding_;  // plans in flight, in plan order
   std::vector<int64_t> released_;        // for the next plan's released_seq_ids
   int64_t next_step_id_ = 1;
