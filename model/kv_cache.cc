@@ -1,5 +1,7 @@
 #include "model/kv_cache.h"
 
+#include <cstdio>
+
 namespace moe {
 
 KvCache::KvCache(const ModelConfig& config, int64_t num_layers, int64_t num_blocks,
@@ -10,18 +12,20 @@ KvCache::KvCache(const ModelConfig& config, int64_t num_layers, int64_t num_bloc
       kv_heads_(config.num_key_value_heads),
       head_dim_(config.head_dim) {
   const size_t n = static_cast<size_t>(num_blocks * block_size * kv_heads_ * head_dim_);
-  k_.resize(static_cast<size_t>(num_layers));
-  v_.resize(static_cast<size_t>(num_layers));
   for (int64_t l = 0; l < num_layers; ++l) {
-    k_[l].assign(n, 0.0f);
-    v_[l].assign(n, 0.0f);
+    k_.emplace_back(static_cast<float*>(std::calloc(n, sizeof(float))));
+    v_.emplace_back(static_cast<float*>(std::calloc(n, sizeof(float))));
+    if (n > 0 && (k_.back() == nullptr || v_.back() == nullptr)) {
+      std::fprintf(stderr, "KvCache: cannot allocate %zu bytes\n", 2 * n * sizeof(float));
+      std::abort();
+    }
   }
 }
 
 kernels::PagedKv KvCache::layer(int64_t local_layer) {
   kernels::PagedKv kv;
-  kv.k = k_[static_cast<size_t>(local_layer)].data();
-  kv.v = v_[static_cast<size_t>(local_layer)].data();
+  kv.k = k_[static_cast<size_t>(local_layer)].get();
+  kv.v = v_[static_cast<size_t>(local_layer)].get();
   kv.num_blocks = num_blocks_;
   kv.block_size = block_size_;
   kv.num_kv_heads = kv_heads_;

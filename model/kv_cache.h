@@ -4,6 +4,8 @@
 #pragma once
 
 #include <cstdint>
+#include <cstdlib>
+#include <memory>
 #include <vector>
 
 #include "common/model_config.h"
@@ -28,7 +30,12 @@ class KvCache {
 
  private:
   int64_t num_layers_, num_blocks_, block_size_, kv_heads_, head_dim_;
-  std::vector<std::vector<float>> k_, v_;  // [layer][num_blocks * block_size * kv_heads * head_dim]
+  // Zeroed by calloc: the OS maps pages on first touch, so a large pool costs nothing at start.
+  struct FreeDeleter {
+    void operator()(float* p) const { std::free(p); }
+  };
+  using Buffer = std::unique_ptr<float[], FreeDeleter>;
+  std::vector<Buffer> k_, v_;  // [layer][num_blocks * block_size * kv_heads * head_dim]
 };
 
 }  // namespace moe

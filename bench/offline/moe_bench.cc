@@ -1,5 +1,6 @@
 // moe-bench offline: prefill and decode throughput of the in-process engine, like llama-bench,
 // against the machine's memory read bandwidth measured in the same run.
+//   (moe-bench serve, a load generator for a running server: bench/serve/serve_bench.h)
 //
 //   moe-bench offline --like qwen3-0.6b --prompt-len 128 --gen-len 32 --threads 1 --repeat 3
 //   moe-bench offline --model DIR --batch 16 --json
@@ -10,6 +11,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "bench/serve/serve_bench.h"
 #include "common/json.h"
 #include "common/thread_pool.h"
 #include "kernels/kernels.h"
@@ -158,11 +160,15 @@ absl::Status Offline(int argc, char** argv) {
 }  // namespace moe
 
 int main(int argc, char** argv) {
-  if (argc < 2 || std::strcmp(argv[1], "offline") != 0) {
-    std::fprintf(stderr, "usage: moe-bench offline [flags] (see moe-bench offline --help)\n");
+  const bool offline = argc >= 2 && std::strcmp(argv[1], "offline") == 0;
+  const bool serve = argc >= 2 && std::strcmp(argv[1], "serve") == 0;
+  if (!offline && !serve) {
+    std::fprintf(stderr,
+                 "usage: moe-bench offline|serve [flags] (see moe-bench offline --help, "
+                 "moe-bench serve --help)\n");
     return 2;
   }
-  absl::Status s = moe::Offline(argc - 2, argv + 2);
+  absl::Status s = offline ? moe::Offline(argc - 2, argv + 2) : moe::ServeBench(argc - 2, argv + 2);
   if (!s.ok()) {
     std::fprintf(stderr, "moe-bench: %s\n", std::string(s.message()).c_str());
     return 1;
