@@ -197,6 +197,7 @@ absl::Status Serve(int argc, char** argv) {
     http_options.tls_key_file = grpc_options.tls_key_file;
     http_options.api_keys = &api_keys;
     MOE_ASSIGN_OR_RETURN(http, HttpServer::Start(http_options, &coordinator, &metrics));
+    http->SetServing(false);
   }
   if (flags.Has("port-file")) {
     MOE_RETURN_IF_ERROR(WritePortFile(flags.GetString("port-file"), grpc->port(),
@@ -241,6 +242,7 @@ absl::Status Serve(int argc, char** argv) {
   coordinator.set_scheduler_options(sched);
   coordinator.Start();
   grpc->SetServing(true);
+  if (http) http->SetServing(true);
   std::fprintf(stderr,
                "moe-serve: %s (%s) ready in %.2f s; %lld KV blocks of %lld tokens (%.1f MiB); "
                "gRPC on %s:%d%s%s\n",

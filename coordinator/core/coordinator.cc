@@ -181,6 +181,12 @@ void Coordinator::OnToken(const v1::SampledToken& token, double now) {
   if (finished) End(r.id, absl::OkStatus(), "ok");
 }
 
+void Coordinator::PublishStats() {
+  const SchedulerStats stats = scheduler_->stats();
+  waiting_.store(stats.waiting);
+  if (metrics_ != nullptr) metrics_->SetSchedulerStats(stats);
+}
+
 void Coordinator::Loop() {
   for (;;) {
     Inbox inbox;
@@ -195,7 +201,10 @@ void Coordinator::Loop() {
       inbox_ = Inbox();
     }
     ApplyInbox(std::move(inbox));
-    if (!scheduler_->has_work()) continue;
+    if (!scheduler_->has_work()) {
+      PublishStats();  // idle: gauges must not keep the last step's values
+      continue;
+    }
 
     v1::StepPlan plan = scheduler_->Schedule();
     if (plan.seqs_size() == 0 && plan.released_seq_ids_size() == 0) {
@@ -230,12 +239,8 @@ void Coordinator::Loop() {
     }
     const double now = Now();
     for (const v1::SampledToken& token : result->tokens()) OnToken(token, now);
-    const SchedulerStats stats = scheduler_->stats();
-    waiting_.store(stats.waiting);
-    if (metrics_ != nullptr) {
-      metrics_->StepTime(now - t0);
-      metrics_->SetSchedulerStats(stats);
-    }
+    if (metrics_ != nullptr) metrics_->StepTime(now - t0);
+    PublishStats();
   }
 }
 

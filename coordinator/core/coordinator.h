@@ -114,6 +114,8 @@ class Coordinator {
   // Ends a request: the sink gets `status`, the scheduler frees its blocks. Loop thread only.
   void End(int64_t id, const absl::Status& status, const std::string& outcome);
   void FailAll(const absl::Status& status);
+  // Publishes the scheduler's gauges (metrics, queue length for admission). Loop thread only.
+  void PublishStats();
 
   // Constant after construction.
   const ServedModel* model_;
