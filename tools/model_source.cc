@@ -5,8 +5,20 @@
 #include "absl/strings/str_cat.h"
 #include "common/model_presets.h"
 #include "common/safetensors.h"
+#include "tools/flags.h"
 
 namespace moe {
+
+absl::StatusOr<ModelSource> ModelSourceFromFlags(const Flags& flags) {
+  ModelSource source;
+  source.model_dir = flags.GetString("model");
+  source.like = flags.GetString("like");
+  MOE_ASSIGN_OR_RETURN(source.layers_override, flags.GetInt("layers", 0));
+  source.random_weights = flags.GetBool("random-weights");
+  MOE_ASSIGN_OR_RETURN(int64_t weight_seed, flags.GetInt("weight-seed", 0));
+  source.weight_seed = static_cast<uint64_t>(weight_seed);
+  return source;
+}
 
 absl::StatusOr<LoadedModel> LoadWholeModel(const ModelSource& source, ThreadPool* pool) {
   const auto t0 = std::chrono::steady_clock::now();

@@ -27,6 +27,11 @@ struct LoadedModel {
   double load_seconds = 0;
 };
 
+class Flags;
+
+// Reads --model, --like, --layers, --random-weights and --weight-seed.
+absl::StatusOr<ModelSource> ModelSourceFromFlags(const Flags& flags);
+
 // Loads the whole model as one shard. Errors name the directory, file, tensor or preset.
 absl::StatusOr<LoadedModel> LoadWholeModel(const ModelSource& source, ThreadPool* pool);
 

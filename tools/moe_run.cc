@@ -90,13 +90,7 @@ absl::Status Run(int argc, char** argv) {
     return absl::InvalidArgumentError(
         absl::StrCat("unexpected argument '", flags.positional()[0], "' (see --help)"));
   }
-  ModelSource source;
-  source.model_dir = flags.GetString("model");
-  source.like = flags.GetString("like");
-  MOE_ASSIGN_OR_RETURN(source.layers_override, flags.GetInt("layers", 0));
-  source.random_weights = flags.GetBool("random-weights");
-  MOE_ASSIGN_OR_RETURN(int64_t weight_seed, flags.GetInt("weight-seed", 0));
-  source.weight_seed = static_cast<uint64_t>(weight_seed);
+  MOE_ASSIGN_OR_RETURN(ModelSource source, ModelSourceFromFlags(flags));
   if (flags.Has("prompt") == flags.Has("prompt-ids")) {
     return absl::InvalidArgumentError("give exactly one of --prompt TEXT or --prompt-ids 1,2,3");
   }
