@@ -209,32 +209,24 @@ absl::Status Client::Chat(const v1::ChatRequest& request, const DeltaCallback& o
   return Drain(StartChat(request, timeout).get(), on_delta);
 }
 
-absl::StatusOr<GenerateResult> Client::GenerateText(const v1::GenerateRequest& request,
-                                                    absl::Duration timeout) {
+absl::StatusOr<GenerateResult> Client::Collect(GenerateStream* stream) {
   GenerateResult result;
-  absl::Status status = Generate(
-      request,
-      [&result](const v1::GenerateResponse& delta) {
-        Accumulate(delta, &result);
-        return true;
-      },
-      timeout);
+  absl::Status status = Drain(stream, [&result](const v1::GenerateResponse& delta) {
+    Accumulate(delta, &result);
+    return true;
+  });
   if (!status.ok()) return status;
   return result;
 }
 
+absl::StatusOr<GenerateResult> Client::GenerateText(const v1::GenerateRequest& request,
+                                                    absl::Duration timeout) {
+  return Collect(StartGenerate(request, timeout).get());
+}
+
 absl::StatusOr<GenerateResult> Client::ChatText(const v1::ChatRequest& request,
                                                 absl::Duration timeout) {
-  GenerateResult result;
-  absl::Status status = Chat(
-      request,
-      [&result](const v1::GenerateResponse& delta) {
-        Accumulate(delta, &result);
-        return true;
-      },
-      timeout);
-  if (!status.ok()) return status;
-  return result;
+  return Collect(StartChat(request, timeout).get());
 }
 
 absl::StatusOr<v1::TokenizeResponse> Client::Tokenize(const v1::TokenizeRequest& request,

@@ -120,6 +120,8 @@ class Client {
   // A context with the API key and the deadline set.
   void PrepareContext(grpc::ClientContext* context, absl::Duration timeout) const;
   absl::Status Drain(GenerateStream* stream, const DeltaCallback& on_delta);
+  // Drains `stream` into one result.
+  absl::StatusOr<GenerateResult> Collect(GenerateStream* stream);
 
   // Constant after construction.
   const ClientOptions options_;

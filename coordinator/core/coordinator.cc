@@ -46,11 +46,10 @@ void Coordinator::set_scheduler_options(const SchedulerOptions& options) {
 
 void Coordinator::Start() {
   absl::MutexLock lock(&mu_);
-  if (started_) return;
-  started_ = true;
+  if (started_.load()) return;
   scheduler_ = std::make_unique<Scheduler>(options_.scheduler);
   thread_ = std::thread([this] { Loop(); });
-  started_flag_.store(true);
+  started_.store(true);
 }
 
 void Coordinator::Stop() {
@@ -89,7 +88,7 @@ absl::StatusOr<int64_t> Coordinator::Submit(RequestParams params,
   if (!failure_.ok()) {
     return absl::UnavailableError(absl::StrCat("the workers were lost: ", failure_.message()));
   }
-  if (!started_) return absl::UnavailableError("the model is still loading: retry later");
+  if (!started_.load()) return absl::UnavailableError("the model is still loading: retry later");
   if (stop_ || draining_.load()) return absl::UnavailableError("the server is draining");
   const int64_t queued = static_cast<int64_t>(inbox_.added.size()) + waiting_.load();
   if (queued >= options_.max_queued) {

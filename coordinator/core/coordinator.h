@@ -94,7 +94,7 @@ class Coordinator {
   bool draining() const { return draining_.load(); }
   bool healthy() const { return !failed_.load(); }  // false once the workers are lost
   // Started, not draining, workers alive: API handlers check this before touching model().
-  bool ready() const { return started_flag_.load() && !draining_.load() && !failed_.load(); }
+  bool ready() const { return started_.load() && !draining_.load() && !failed_.load(); }
   int64_t active_requests() const;  // queued + running
 
   const ServedModel& model() const { return *model_; }
@@ -125,16 +125,15 @@ class Coordinator {
 
   std::atomic<bool> draining_{false};
   std::atomic<bool> failed_{false};
-  std::atomic<bool> started_flag_{false};
-  std::atomic<int64_t> active_{0};   // submitted and not ended
-  std::atomic<int64_t> waiting_{0};  // in the scheduler's queue after the last step
+  std::atomic<bool> started_{false};  // set once, under mu_
+  std::atomic<int64_t> active_{0};    // submitted and not ended
+  std::atomic<int64_t> waiting_{0};   // in the scheduler's queue after the last step
 
   mutable absl::Mutex mu_;
   absl::CondVar cv_;
   Inbox inbox_ ABSL_GUARDED_BY(mu_);
   int64_t next_id_ ABSL_GUARDED_BY(mu_) = 1;
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
-  bool started_ ABSL_GUARDED_BY(mu_) = false;
   absl::Status failure_ ABSL_GUARDED_BY(mu_);  // why the workers were lost
 
   // Loop thread only (after Start()).
