@@ -20,29 +20,33 @@ absl::StatusOr<ModelSource> ModelSourceFromFlags(const Flags& flags) {
   return source;
 }
 
-absl::StatusOr<LoadedModel> LoadWholeModel(const ModelSource& source, ThreadPool* pool) {
-  const auto t0 = std::chrono::steady_clock::now();
-  LoadedModel out;
+absl::StatusOr<ModelConfig> LoadSourceConfig(const ModelSource& source) {
   if (!source.like.empty()) {
     if (!source.model_dir.empty()) {
       return absl::InvalidArgumentError("give either --model DIR or --like NAME, not both");
     }
-    MOE_ASSIGN_OR_RETURN(out.config, PresetConfig(source.like, source.layers_override));
-    MOE_ASSIGN_OR_RETURN(out.weights, ModelWeights::Random(out.config, ShardSpec::Whole(out.config),
-                                                           source.weight_seed, pool));
-  } else {
-    if (source.model_dir.empty()) return absl::InvalidArgumentError("--model DIR is required");
-    MOE_ASSIGN_OR_RETURN(out.config, LoadModelConfig(source.model_dir));
-    if (source.random_weights) {
-      MOE_ASSIGN_OR_RETURN(
-          out.weights,
-          ModelWeights::Random(out.config, ShardSpec::Whole(out.config), source.weight_seed, pool));
-    } else {
-      MOE_ASSIGN_OR_RETURN(std::unique_ptr<Checkpoint> ckpt, Checkpoint::Open(source.model_dir));
-      MOE_ASSIGN_OR_RETURN(out.weights, ModelWeights::Load(std::move(ckpt), out.config,
-                                                           ShardSpec::Whole(out.config)));
-    }
+    return PresetConfig(source.like, source.layers_override);
   }
+  if (source.model_dir.empty()) return absl::InvalidArgumentError("--model DIR is required");
+  return LoadModelConfig(source.model_dir);
+}
+
+absl::StatusOr<std::unique_ptr<ModelWeights>> LoadShard(const ModelSource& source,
+                                                        const ModelConfig& config,
+                                                        const ShardSpec& spec, ThreadPool* pool) {
+  if (!source.like.empty() || source.random_weights) {
+    return ModelWeights::Random(config, spec, source.weight_seed, pool);
+  }
+  MOE_ASSIGN_OR_RETURN(std::unique_ptr<Checkpoint> ckpt, Checkpoint::Open(source.model_dir));
+  return ModelWeights::Load(std::move(ckpt), config, spec);
+}
+
+absl::StatusOr<LoadedModel> LoadWholeModel(const ModelSource& source, ThreadPool* pool) {
+  const auto t0 = std::chrono::steady_clock::now();
+  LoadedModel out;
+  MOE_ASSIGN_OR_RETURN(out.config, LoadSourceConfig(source));
+  MOE_ASSIGN_OR_RETURN(out.weights,
+                       LoadShard(source, out.config, ShardSpec::Whole(out.config), pool));
   out.load_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return out;
 }

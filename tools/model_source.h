@@ -32,6 +32,14 @@ class Flags;
 // Reads --model, --like, --layers, --random-weights and --weight-seed.
 absl::StatusOr<ModelSource> ModelSourceFromFlags(const Flags& flags);
 
+// The model's config alone (nothing else is read): to check a layout before loading.
+absl::StatusOr<ModelConfig> LoadSourceConfig(const ModelSource& source);
+
+// Loads (or draws, for random weights) one shard's tensors and only those.
+absl::StatusOr<std::unique_ptr<ModelWeights>> LoadShard(const ModelSource& source,
+                                                        const ModelConfig& config,
+                                                        const ShardSpec& spec, ThreadPool* pool);
+
 // Loads the whole model as one shard. Errors name the directory, file, tensor or preset.
 absl::StatusOr<LoadedModel> LoadWholeModel(const ModelSource& source, ThreadPool* pool);
 

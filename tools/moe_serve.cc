@@ -1,7 +1,10 @@
-// moe-serve: the inference service. One process holds the coordinator (gRPC API, OpenAI-style
-// HTTP, scheduler, metrics) and an in-process worker with the whole model.
+// moe-serve: the inference service. Alone, one process holds the coordinator (gRPC API,
+// OpenAI-style HTTP, scheduler, metrics) and an in-process worker with the whole model. Under
+// mpirun, rank 0 is the coordinator and ranks 1..P*E the workers of a --pp P --ep E layout.
 //
 //   moe-serve --model DIR [--grpc-port 50051] [--http-port 8000] [--threads N] ...
+//   mpirun -np 1+P*E moe-serve --model DIR --pp P --ep E ...
+//   moe-serve plan --model DIR --pp P --ep E     (what each rank will hold)
 #include <signal.h>
 
 #include <algorithm>
@@ -13,6 +16,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "comm/communicator.h"
 #include "common/file.h"
 #include "common/json.h"
 #include "common/thread_pool.h"
@@ -21,15 +25,20 @@
 #include "coordinator/core/coordinator.h"
 #include "coordinator/http/openai_server.h"
 #include "coordinator/metrics/metrics.h"
+#include "coordinator/remote/remote_executor.h"
 #include "model/kv_cache.h"
 #include "tools/flags.h"
 #include "tools/model_source.h"
+#include "worker/layout.h"
+#include "worker/shard_worker.h"
 #include "worker/step_runner.h"
 
 namespace moe {
 namespace {
 
 constexpr char kUsage[] = R"(usage: moe-serve --model DIR [flags]
+       mpirun -np 1+P*E moe-serve --model DIR --pp P --ep E [flags]
+       moe-serve plan --model DIR --pp P --ep E [--kv-blocks N | --kv-cache-gb X]
 
 Serves a Qwen3 / Qwen3-MoE model over gRPC (moe.v1.Inference, health, reflection) and an
 OpenAI-compatible HTTP API. A model directory without tokenizer files serves token-id
@@ -41,14 +50,21 @@ Model:
   --like NAME [--layers N] a preset shape with random weights (qwen3-0.6b, qwen3-30b-a3b, ...)
   --served-model-name S    the model name clients use (default: DIR's basename)
   --max-model-len N        prompt + output tokens per sequence (default: the model's context)
-  --threads N              compute threads (default: all cores)
+  --threads N              compute threads per worker (default: all cores)
+  --math exact|fast        fp32 math, or bf16 activations in the matrix products (default fast)
+Distributed (under mpirun; rank 0 is the coordinator, ranks 1..P*E the workers):
+  --pp P                   pipeline stages: contiguous layer ranges (default 1)
+  --ep E                   expert-parallel ranks per stage: each MoE layer's experts split E ways
+  --layer-split A,B,...    layers per stage (default: an even split)
+  --expert-map R0,R1,...   the EP rank of each expert (default: expert e on rank e mod E)
+  --step-timeout S         a worker that does not finish a step in S seconds is lost (default 30)
 Scheduling:
   --max-batch-tokens N     tokens per step; prefill is chunked to it (default 512)
   --max-num-seqs N         sequences per step (default 256)
   --max-queued N           waiting requests before RESOURCE_EXHAUSTED (default 1024)
   --block-size N           tokens per KV block (default 16)
   --kv-blocks N            KV blocks (default: --kv-cache-gb worth)
-  --kv-cache-gb X          KV cache memory when --kv-blocks is not given (default 2)
+  --kv-cache-gb X          KV cache memory per worker when --kv-blocks is not given (default 2)
   --no-prefix-caching      do not reuse KV blocks of identical prompt prefixes
 Network:
   --host H                 listen address (default 0.0.0.0)
@@ -58,8 +74,8 @@ Network:
   --tls-cert F --tls-key F serve both APIs over TLS
   --api-keys F             require "authorization: Bearer KEY" (one key per line in F)
   --port-file F            write {"grpc": P, "http": P, "health": P} once listening
-  --drain-seconds S        on SIGTERM: stop admitting, finish running requests for up to S
-                           seconds (default 30), then exit 0
+  --drain-seconds S        on SIGTERM (SIGUSR1 to mpirun for a job): stop admitting, finish
+                           running requests for up to S seconds (default 30), then exit 0
 )";
 
 // The in-process worker. REQUIRES: set_runner() before the coordinator starts.
@@ -76,6 +92,9 @@ class LocalExecutor : public StepExecutor {
 };
 
 volatile sig_atomic_t g_signal = 0;
+// The MPI job this process is a rank of (null when alone): an error exit aborts the whole job,
+// so that no rank waits for this one and mpirun exits non-zero.
+comm::Communicator* g_world = nullptr;
 void OnSignal(int sig) { g_signal = sig; }
 
 std::string Basename(std::string path) {
@@ -114,17 +133,84 @@ absl::Status LoadServedModel(const ModelSource& source, const ModelConfig& confi
   return absl::OkStatus();
 }
 
+// The KV pool in blocks: --kv-blocks, or as many as --kv-cache-gb holds on the worker with the
+// most layers (never more than max_num_seqs full-length sequences need).
+int64_t KvBlocks(const ModelConfig& config, const Layout& layout, int64_t kv_blocks, double kv_gb,
+                 int64_t max_model_len, const SchedulerOptions& sched) {
+  if (kv_blocks > 0) return kv_blocks;
+  int64_t layers = 0;
+  for (int64_t s = 0; s < layout.pp(); ++s) {
+    layers = std::max(layers, layout.stage_begin(s + 1) - layout.stage_begin(s));
+  }
+  const int64_t block_bytes = KvCache::BytesPerBlock(config, layers, sched.block_size);
+  const int64_t per_seq = (max_model_len + sched.block_size - 1) / sched.block_size;
+  return std::max<int64_t>(1,
+                           std::min<int64_t>(static_cast<int64_t>(kv_gb * (1 << 30)) / block_bytes,
+                                             per_seq * sched.max_num_seqs));
+}
+
+// `moe-serve plan`: what each rank of a layout will hold, before anything is launched.
+void PrintPlan(const ModelConfig& config, const Layout& layout, int64_t kv_blocks,
+               int64_t block_size) {
+  std::printf("layout %s: %lld MPI ranks (mpirun -np %lld), %lld KV blocks of %lld tokens\n",
+              layout.Describe().c_str(), static_cast<long long>(layout.world_size()),
+              static_cast<long long>(layout.world_size()), static_cast<long long>(kv_blocks),
+              static_cast<long long>(block_size));
+  std::printf("%-5s %-12s %-10s %-8s %12s %12s %12s\n", "rank", "role", "layers", "experts",
+              "weights MiB", "KV MiB", "total MiB");
+  std::printf("%-5d %-12s %-10s %-8s %12s %12s %12s\n", 0, "coordinator", "-", "-", "0", "0", "0");
+  const double mib = 1 << 20;
+  const int64_t bytes_per_param = config.torch_dtype == "float32" ? 4 : 2;
+  for (int64_t w = 0; w < layout.num_workers(); ++w) {
+    const ShardSpec spec = layout.Shard(w);
+    const ShardMemory m = EstimateShardMemory(config, spec, bytes_per_param, kv_blocks, block_size);
+    const std::string role =
+        absl::StrCat("stage ", layout.stage_of(w), " ep ", layout.ep_rank_of(w));
+    const std::string layers = absl::StrCat("[", spec.layer_begin, ",", spec.layer_end, ")");
+    const std::string experts =
+        config.is_moe() ? absl::StrCat(m.experts, "/", config.num_experts) : "-";
+    std::printf("%-5lld %-12s %-10s %-8s %12.1f %12.1f %12.1f\n", static_cast<long long>(w + 1),
+                role.c_str(), layers.c_str(), experts.c_str(), m.weight_bytes / mib,
+                m.kv_bytes / mib, (m.weight_bytes + m.kv_bytes) / mib);
+  }
+}
+
 absl::Status Serve(int argc, char** argv) {
-  MOE_ASSIGN_OR_RETURN(
-      Flags flags,
-      Flags::Parse(
-          argc, argv, 1,
-          {"model",         "like",         "layers",           "weight-seed",  "served-model-name",
-           "max-model-len", "threads",      "max-batch-tokens", "max-num-seqs", "max-queued",
-           "block-size",    "kv-blocks",    "kv-cache-gb",      "host",         "grpc-port",
-           "http-port",     "health-port",  "tls-cert",         "tls-key",      "api-keys",
-           "port-file",     "drain-seconds"},
-          {"random-weights", "no-prefix-caching", "help"}));
+  // mpirun forwards SIGUSR1 to the ranks (SIGTERM to mpirun kills the job at once): the
+  // coordinator drains on either.
+  signal(SIGTERM, OnSignal);
+  signal(SIGINT, OnSignal);
+  signal(SIGUSR1, OnSignal);
+  const bool plan_only = argc > 1 && std::string(argv[1]) == "plan";
+  MOE_ASSIGN_OR_RETURN(Flags flags, Flags::Parse(argc, argv, plan_only ? 2 : 1,
+                                                 {"model",
+                                                  "like",
+                                                  "layers",
+                                                  "weight-seed",
+                                                  "served-model-name",
+                                                  "max-model-len",
+                                                  "threads",
+                                                  "max-batch-tokens",
+                                                  "max-num-seqs",
+                                                  "max-queued",
+                                                  "block-size",
+                                                  "kv-blocks",
+                                                  "kv-cache-gb",
+                                                  "host",
+                                                  "grpc-port",
+                                                  "http-port",
+                                                  "health-port",
+                                                  "tls-cert",
+                                                  "tls-key",
+                                                  "api-keys",
+                                                  "port-file",
+                                                  "drain-seconds",
+                                                  "pp",
+                                                  "ep",
+                                                  "layer-split",
+                                                  "expert-map",
+                                                  "step-timeout"},
+                                                 {"random-weights", "no-prefix-caching", "help"}));
   if (flags.GetBool("help")) {
     std::fputs(kUsage, stdout);
     return absl::OkStatus();
@@ -153,15 +239,65 @@ absl::Status Serve(int argc, char** argv) {
   MOE_ASSIGN_OR_RETURN(int64_t http_port, flags.GetInt("http-port", 8000));
   MOE_ASSIGN_OR_RETURN(int64_t health_port, flags.GetInt("health-port", -1));
   MOE_ASSIGN_OR_RETURN(double drain_seconds, flags.GetDouble("drain-seconds", 30));
+  LayoutOptions layout_options;
+  MOE_ASSIGN_OR_RETURN(layout_options.pp, flags.GetInt("pp", 1));
+  MOE_ASSIGN_OR_RETURN(layout_options.ep, flags.GetInt("ep", 1));
+  layout_options.layer_split = flags.GetString("layer-split");
+  layout_options.expert_map = flags.GetString("expert-map");
+  MOE_ASSIGN_OR_RETURN(double step_timeout, flags.GetDouble("step-timeout", 30));
   if (options.max_queued < 1) return absl::InvalidArgumentError("--max-queued must be >= 1");
   if (threads < 0) return absl::InvalidArgumentError("--threads must be >= 0");
   if (kv_blocks < 0) return absl::InvalidArgumentError("--kv-blocks must be >= 0");
   if (kv_gb <= 0) return absl::InvalidArgumentError("--kv-cache-gb must be > 0");
   if (max_model_len < 0) return absl::InvalidArgumentError("--max-model-len must be >= 1");
   if (sched.block_size < 1) return absl::InvalidArgumentError("--block-size must be >= 1");
+  if (step_timeout <= 0) return absl::InvalidArgumentError("--step-timeout must be > 0");
   if (flags.Has("tls-cert") != flags.Has("tls-key")) {
     return absl::InvalidArgumentError("--tls-cert and --tls-key go together");
   }
+
+  // The layout is checked against the config (and the MPI world) before any weight is read.
+  MOE_ASSIGN_OR_RETURN(const ModelConfig config, LoadSourceConfig(source));
+  MOE_ASSIGN_OR_RETURN(const Layout layout, Layout::Make(config, layout_options));
+  int64_t model_len = max_model_len > 0 ? max_model_len : config.max_position_embeddings;
+  if (model_len <= 0) model_len = 4096;
+  if (config.max_position_embeddings > 0 && model_len > config.max_position_embeddings) {
+    return absl::InvalidArgumentError(absl::StrCat("--max-model-len ", model_len,
+                                                   " exceeds the model's context of ",
+                                                   config.max_position_embeddings));
+  }
+  kv_blocks = KvBlocks(config, layout, kv_blocks, kv_gb, model_len, sched);
+  if (plan_only) {
+    PrintPlan(config, layout, kv_blocks, sched.block_size);
+    return absl::OkStatus();
+  }
+  if (comm::LaunchedByMpirun()) {
+    MOE_ASSIGN_OR_RETURN(std::unique_ptr<comm::Communicator> mpi, comm::MpiWorld());
+    // The world lives as long as the process (MPI is finalised at exit); an error exit aborts it.
+    g_world = mpi.release();
+    MOE_RETURN_IF_ERROR(layout.CheckWorldSize(g_world->size()));
+  } else if (layout.num_workers() > 1) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--pp ", layout.pp(), " --ep ", layout.ep(), " runs as ", layout.world_size(),
+        " MPI ranks: start it with mpirun -np ", layout.world_size(), " moe-serve ..."));
+  }
+  comm::Communicator* world = g_world;
+  if (world != nullptr && world->rank() != 0) {
+    // A worker: the coordinator decides when to stop (a shutdown plan after its drain).
+    signal(SIGTERM, SIG_IGN);
+    signal(SIGINT, SIG_IGN);
+    signal(SIGUSR1, SIG_IGN);
+    ThreadPool pool(static_cast<int>(threads));
+    WorkerLaunch launch;
+    launch.layout = layout;
+    launch.kv_blocks = kv_blocks;
+    launch.block_size = sched.block_size;
+    launch.options.step_timeout_seconds = step_timeout;
+    launch.pool = &pool;
+    launch.load = [&](const ShardSpec& spec) { return LoadShard(source, config, spec, &pool); };
+    return RunWorker(world, launch);
+  }
+
   ApiKeys api_keys;
   if (flags.Has("api-keys")) {
     MOE_ASSIGN_OR_RETURN(api_keys, ApiKeys::Load(flags.GetString("api-keys")));
@@ -170,8 +306,17 @@ absl::Status Serve(int argc, char** argv) {
   // The API listens (health NOT_SERVING, requests UNAVAILABLE) while the weights load.
   Metrics metrics;
   ServedModel served;
-  LocalExecutor executor;
-  Coordinator coordinator(&served, &executor, &metrics, options);
+  LocalExecutor local;
+  std::unique_ptr<RemoteExecutor> remote;
+  std::unique_ptr<comm::Communicator> stage_group;
+  if (world != nullptr) {
+    // Rank 0 takes part in the workers' collective split (a group of its own).
+    MOE_ASSIGN_OR_RETURN(stage_group, SplitStages(world, layout));
+    remote = std::make_unique<RemoteExecutor>(
+        world, RemoteExecutorOptions{layout.pp(), layout.ep(), step_timeout});
+  }
+  StepExecutor* executor = remote ? static_cast<StepExecutor*>(remote.get()) : &local;
+  Coordinator coordinator(&served, executor, &metrics, options);
   GrpcServerOptions grpc_options;
   grpc_options.host = flags.GetString("host", "0.0.0.0");
   grpc_options.port = static_cast<int>(grpc_port);
@@ -198,41 +343,44 @@ absl::Status Serve(int argc, char** argv) {
                                       http ? http->port() : -1, grpc->health_port()));
   }
 
-  ThreadPool pool(static_cast<int>(threads));
   const absl::Time t0 = absl::Now();
-  MOE_ASSIGN_OR_RETURN(LoadedModel loaded, LoadWholeModel(source, &pool));
   MOE_RETURN_IF_ERROR(
-      LoadServedModel(source, loaded.config, flags.GetString("served-model-name"), &served));
-  const ModelConfig& config = loaded.config;
-  served.max_model_len = max_model_len > 0 ? max_model_len : config.max_position_embeddings;
-  if (served.max_model_len <= 0) served.max_model_len = 4096;
-  if (config.max_position_embeddings > 0 && served.max_model_len > config.max_position_embeddings) {
-    return absl::InvalidArgumentError(absl::StrCat("--max-model-len ", served.max_model_len,
-                                                   " exceeds the model's context of ",
-                                                   config.max_position_embeddings));
+      LoadServedModel(source, config, flags.GetString("served-model-name"), &served));
+  // A sequence longer than the whole pool could never finish (it would preempt forever).
+  if (model_len > kv_blocks * sched.block_size) {
+    model_len = kv_blocks * sched.block_size;
+    std::fprintf(stderr, "moe-serve: max model length capped to the KV pool: %lld tokens\n",
+                 static_cast<long long>(model_len));
+  }
+  served.max_model_len = model_len;
+  sched.num_blocks = kv_blocks;
+  MOE_RETURN_IF_ERROR(sched.Validate());
+  served.kv_block_size = sched.block_size;
+  served.kv_blocks_total = kv_blocks;
+
+  std::unique_ptr<ThreadPool> pool;
+  std::unique_ptr<ModelWeights> weights;
+  std::unique_ptr<StepRunner> runner;
+  if (remote) {
+    MOE_ASSIGN_OR_RETURN(std::vector<v1::WorkerHello> hellos, remote->AwaitWorkers());
+    for (const v1::WorkerHello& h : hellos) {
+      std::fprintf(stderr,
+                   "moe-serve: rank %d on %s (pid %lld): %s, %.1f MiB weights, %.1f MiB KV, "
+                   "loaded in %.2f s, resident %.1f MiB\n",
+                   h.rank(), h.host().c_str(), static_cast<long long>(h.pid()), h.shard().c_str(),
+                   h.weight_bytes() / 1048576.0, h.kv_bytes() / 1048576.0, h.load_seconds(),
+                   h.resident_bytes() / 1048576.0);
+    }
+    served.layout = absl::StrCat(layout.Describe(), " workers=", layout.num_workers(), " mpi");
+  } else {
+    pool = std::make_unique<ThreadPool>(static_cast<int>(threads));
+    MOE_ASSIGN_OR_RETURN(weights, LoadShard(source, config, ShardSpec::Whole(config), pool.get()));
+    runner = std::make_unique<StepRunner>(weights.get(), pool.get(), kv_blocks, sched.block_size);
+    local.set_runner(runner.get());
+    served.layout = absl::StrCat("pp1 ep1 cpu threads=", pool->num_threads());
   }
   const int64_t block_bytes =
       KvCache::BytesPerBlock(config, config.num_hidden_layers, sched.block_size);
-  if (kv_blocks == 0) {
-    const int64_t per_seq = (served.max_model_len + sched.block_size - 1) / sched.block_size;
-    kv_blocks = std::max<int64_t>(
-        1, std::min<int64_t>(static_cast<int64_t>(kv_gb * (1 << 30)) / block_bytes,
-                             per_seq * sched.max_num_seqs));
-  }
-  sched.num_blocks = kv_blocks;
-  MOE_RETURN_IF_ERROR(sched.Validate());
-  // A sequence longer than the whole pool could never finish (it would preempt forever).
-  if (served.max_model_len > kv_blocks * sched.block_size) {
-    served.max_model_len = kv_blocks * sched.block_size;
-    std::fprintf(stderr, "moe-serve: max model length capped to the KV pool: %lld tokens\n",
-                 static_cast<long long>(served.max_model_len));
-  }
-  served.kv_block_size = sched.block_size;
-  served.kv_blocks_total = kv_blocks;
-  served.layout = absl::StrCat("pp1 ep1 cpu threads=", pool.num_threads());
-
-  StepRunner runner(loaded.weights.get(), &pool, kv_blocks, sched.block_size);
-  executor.set_runner(&runner);
   coordinator.set_scheduler_options(sched);
   coordinator.Start();
   grpc->SetServing(true);
@@ -247,9 +395,8 @@ absl::Status Serve(int argc, char** argv) {
                grpc->port(), http ? absl::StrCat(", HTTP on port ", http->port()).c_str() : "",
                served.tokenizer ? "" : "; no tokenizer: token-id prompts only");
 
-  // Serve until SIGTERM / SIGINT, or until the workers are lost.
-  signal(SIGTERM, OnSignal);
-  signal(SIGINT, OnSignal);
+  // Serve until SIGTERM / SIGINT / SIGUSR1 (handlers set at start), or until the workers are
+  // lost.
   while (g_signal == 0 && coordinator.healthy()) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
@@ -257,7 +404,8 @@ absl::Status Serve(int argc, char** argv) {
     grpc->SetServing(false);
     if (http) http->Shutdown();
     grpc->Shutdown(absl::Seconds(1));
-    return absl::UnavailableError("a worker failed; exiting so the orchestrator restarts us");
+    return absl::UnavailableError(absl::StrCat(coordinator.failure().message(),
+                                               "; exiting so that the orchestrator restarts us"));
   }
   // Graceful drain: refuse new requests, let running ones finish up to the grace period.
   std::fprintf(stderr, "moe-serve: draining (%d active requests, up to %.0f s)\n",
@@ -271,6 +419,16 @@ absl::Status Serve(int argc, char** argv) {
   if (http) http->Shutdown();
   grpc->Shutdown(absl::Seconds(1));
   coordinator.Stop();
+  if (remote && remote->stats().steps > 0) {
+    const RemoteStats& st = remote->stats();
+    const double n = static_cast<double>(st.steps);
+    std::fprintf(stderr,
+                 "moe-serve: %lld steps over %s: %.2f ms per step; slowest worker %.2f ms per "
+                 "step, of which %.2f ms waiting for peers\n",
+                 static_cast<long long>(st.steps), layout.Describe().c_str(),
+                 1e3 * st.step_seconds / n, 1e3 * st.compute_seconds / n,
+                 1e3 * st.comm_seconds / n);
+  }
   std::fprintf(stderr, "moe-serve: stopped\n");
   return absl::OkStatus();
 }
@@ -282,6 +440,8 @@ int main(int argc, char** argv) {
   absl::Status s = moe::Serve(argc, argv);
   if (!s.ok()) {
     std::fprintf(stderr, "moe-serve: %s\n", std::string(s.message()).c_str());
+    std::fflush(stderr);
+    if (moe::g_world != nullptr) moe::g_world->Abort(1);
     return 1;
   }
   return 0;

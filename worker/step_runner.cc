@@ -25,18 +25,38 @@ StepRunner::StepRunner(const ModelWeights* weights, ThreadPool* pool, int64_t nu
                        int64_t block_size)
     : weights_(weights),
       model_(weights, pool),
-      cache_(weights->config(), weights->config().num_hidden_layers, num_blocks, block_size) {}
+      cache_(weights->config(), weights->spec().layer_end - weights->spec().layer_begin, num_blocks,
+             block_size) {}
 
 absl::StatusOr<v1::StepResult> StepRunner::Run(const v1::StepPlan& plan) {
   const auto t0 = std::chrono::steady_clock::now();
+  MOE_ASSIGN_OR_RETURN(const int64_t T, Prepare(plan));
   v1::StepResult result;
   result.set_step_id(plan.step_id());
+  if (T == 0) return result;
+  float* h = hidden(T);
+  Forward(h);
+  result = Sample(plan, h);
+  result.set_compute_seconds(
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  return result;
+}
+
+float* StepRunner::hidden(int64_t T) {
+  const size_t n = static_cast<size_t>(T * weights_->config().hidden_size);
+  if (hidden_.size() < n) hidden_.resize(n);
+  return hidden_.data();
+}
+
+absl::StatusOr<int64_t> StepRunner::Prepare(const v1::StepPlan& plan) {
   for (int64_t id : plan.released_seq_ids()) seqs_.erase(id);
-  if (plan.seqs_size() == 0) return result;
+  batch_ = StepBatch();
+  states_.clear();
+  if (plan.seqs_size() == 0) return 0;
 
   // Bring each sequence's token history up to date and build the batch.
-  StepBatch batch;
-  std::vector<SeqState*> states;
+  StepBatch& batch = batch_;
+  std::vector<SeqState*>& states = states_;
   for (const v1::SeqPlan& sp : plan.seqs()) {
     if (sp.is_new()) {
       SeqState s;
@@ -85,13 +105,18 @@ absl::StatusOr<v1::StepResult> StepRunner::Run(const v1::StepPlan& plan) {
     states.push_back(&s);
   }
   MOE_RETURN_IF_ERROR(model_.ValidateBatch(batch, cache_));
+  return batch.num_tokens();
+}
 
-  const ModelConfig& c = weights_->config();
-  const int64_t T = batch.num_tokens(), H = c.hidden_size, V = c.vocab_size;
-  hidden_.resize(static_cast<size_t>(T * H));
-  model_.Embed(batch, hidden_.data());
-  model_.Forward(batch, &cache_, hidden_.data());
+void StepRunner::Forward(float* hidden) {
+  if (weights_->spec().has_embedding()) model_.Embed(batch_, hidden);
+  model_.Forward(batch_, &cache_, hidden);
+}
 
+v1::StepResult StepRunner::Sample(const v1::StepPlan& plan, const float* hidden) {
+  const int64_t V = weights_->config().vocab_size;
+  v1::StepResult result;
+  result.set_step_id(plan.step_id());
   std::vector<int64_t> rows;
   std::vector<int> sampling;
   int64_t row = 0;
@@ -103,10 +128,10 @@ absl::StatusOr<v1::StepResult> StepRunner::Run(const v1::StepPlan& plan) {
     }
   }
   logits_.resize(rows.size() * static_cast<size_t>(V));
-  if (!rows.empty()) model_.Logits(hidden_.data(), rows, logits_.data());
+  if (!rows.empty()) model_.Logits(hidden, rows, logits_.data());
   for (size_t j = 0; j < sampling.size(); ++j) {
     const v1::SeqPlan& sp = plan.seqs(sampling[j]);
-    SeqState& s = *states[static_cast<size_t>(sampling[j])];
+    SeqState& s = *states_[static_cast<size_t>(sampling[j])];
     float* logits = logits_.data() + j * static_cast<size_t>(V);
     if (static_cast<int64_t>(s.output.size()) < s.min_tokens) {
       for (int32_t id : s.suppressed) {
@@ -124,8 +149,6 @@ absl::StatusOr<v1::StepResult> StepRunner::Run(const v1::StepPlan& plan) {
       out->add_top_logprobs(t.logprob);
     }
   }
-  result.set_compute_seconds(
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   return result;
 }
 

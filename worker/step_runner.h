@@ -1,6 +1,8 @@
-// Runs StepPlans (DESIGN.md section 3) on a model shard holding the whole model: keeps each
-// sequence's tokens for the penalties, runs the batch over the paged KV cache, samples the
-// sequences that ask for it and returns their tokens. The in-process worker of `moe-serve`.
+// Runs StepPlans (DESIGN.md section 3) on one model shard: keeps each sequence's tokens (for
+// the penalties, and to check that plans continue them), runs the shard's layers over its paged
+// KV cache and, on the last shard, samples the sequences that ask for it. The in-process worker
+// of `moe-serve` (the whole model: Run) and the body of each distributed worker (Prepare,
+// Forward, Sample: worker/shard_worker.h).
 //
 // Thread-compatible: one thread calls Run().
 #pragma once
@@ -24,13 +26,28 @@ SamplingParams ToSamplingParams(const v1::StepSampling& s);
 
 class StepRunner {
  public:
-  // `weights` (the whole model) and `pool` must outlive the runner. The KV cache holds
-  // `num_blocks` blocks of `block_size` tokens per layer.
+  // `weights` (a shard) and `pool` must outlive the runner. The KV cache holds `num_blocks`
+  // blocks of `block_size` tokens for each of the shard's layers.
   StepRunner(const ModelWeights* weights, ThreadPool* pool, int64_t num_blocks, int64_t block_size);
 
-  // Runs one plan. INVALID_ARGUMENT when the plan is inconsistent (unknown sequence, tokens
-  // that do not continue the sequence, blocks outside the cache).
+  // Runs one plan on a shard holding the whole model: Prepare, Forward, Sample. INVALID_ARGUMENT
+  // when the plan is inconsistent (unknown sequence, tokens that do not continue the sequence,
+  // blocks outside the cache).
   absl::StatusOr<v1::StepResult> Run(const v1::StepPlan& plan);
+
+  // Applies the plan's released ids and sequence updates and builds its batch; returns the
+  // number of tokens T (0: nothing to compute). Errors as Run.
+  absl::StatusOr<int64_t> Prepare(const v1::StepPlan& plan);
+  // Runs the shard's layers on the prepared batch. hidden: [T, hidden]; the first shard embeds
+  // the tokens into it, later shards pass the previous stage's output; holds this shard's output
+  // on return.
+  void Forward(float* hidden);
+  // Last shard: logits and sampling for the prepared plan's sampling sequences.
+  v1::StepResult Sample(const v1::StepPlan& plan, const float* hidden);
+
+  Qwen3Model& model() { return model_; }
+  // Scratch of [T, hidden] for the prepared batch.
+  float* hidden(int64_t T);
 
   const KvCache& cache() const { return cache_; }
   int64_t num_sequences() const { return static_cast<int64_t>(seqs_.size()); }
@@ -50,6 +67,9 @@ class StepRunner {
   KvCache cache_;
   Sampler sampler_;
   std::unordered_map<int64_t, SeqState> seqs_;
+  // The prepared plan's batch and its sequences' states.
+  StepBatch batch_;
+  std::vector<SeqState*> states_;
   std::vector<float> hidden_, logits_;
 };
 

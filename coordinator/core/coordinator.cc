@@ -1,6 +1,7 @@
 #include "coordinator/core/coordinator.h"
 
 #include <chrono>
+#include <deque>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -24,6 +25,24 @@ const char* OutcomeOf(const absl::Status& status) {
 }
 
 }  // namespace
+
+absl::Status StepExecutor::Submit(const v1::StepPlan& plan) {
+  done_.push_back(Execute(plan));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<v1::StepResult> StepExecutor::Next() {
+  if (done_.empty()) return absl::InternalError("no step plan is in flight");
+  absl::StatusOr<v1::StepResult> r = std::move(done_.front());
+  done_.erase(done_.begin());
+  return r;
+}
+
+void StepExecutor::Shutdown() {
+  v1::StepPlan shutdown;
+  shutdown.set_shutdown(true);
+  Execute(shutdown).IgnoreError();
+}
 
 struct Coordinator::Request {
   int64_t id = 0;
@@ -72,9 +91,9 @@ void Coordinator::Stop() {
   }
   FailAll(absl::UnavailableError("the server is shutting down"));
   if (!failed_.load()) {
-    v1::StepPlan shutdown;
-    shutdown.set_shutdown(true);
-    executor_->Execute(shutdown).IgnoreError();
+    // Take the results still due so that the workers are idle, then let them go.
+    for (; in_flight_ > 0; --in_flight_) executor_->Next().IgnoreError();
+    executor_->Shutdown();
   }
 }
 
@@ -187,36 +206,80 @@ void Coordinator::PublishStats() {
 }
 
 void Coordinator::Loop() {
+  // Plans submitted and not yet answered, oldest first: their start times and whether the
+  // scheduler tracks them (a plan of released ids only is not tracked).
+  struct InFlight {
+    double t0;
+    bool tracked;
+  };
+  std::deque<InFlight> pending;
+  // Remote workers take a silent coordinator for a dead one: an idle loop sends them an empty
+  // plan every heartbeat_seconds().
+  const double heartbeat = executor_->heartbeat_seconds();
+  bool heartbeat_due = false;
+  // Waits (mu_ held) until `ready` or, with a heartbeat, until one is due.
+  auto wait = [&](auto ready) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    while (!stop_ && !ready()) {
+      if (heartbeat <= 0) {
+        cv_.Wait(&mu_);
+      } else if (cv_.WaitWithTimeout(&mu_, absl::Seconds(heartbeat))) {
+        heartbeat_due = true;
+        return;
+      }
+    }
+  };
   for (;;) {
     Inbox inbox;
     {
       absl::MutexLock lock(&mu_);
-      while (!stop_ && inbox_.added.empty() && inbox_.cancelled.empty() &&
-             !scheduler_->has_work()) {
-        cv_.Wait(&mu_);
-      }
+      wait([&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        return !pending.empty() || !inbox_.added.empty() || !inbox_.cancelled.empty() ||
+               scheduler_->has_work();
+      });
       if (stop_) return;
       inbox = std::move(inbox_);
       inbox_ = Inbox();
     }
     ApplyInbox(std::move(inbox));
-    if (!scheduler_->has_work()) {
+    if (pending.empty() && !scheduler_->has_work() && !heartbeat_due) {
       PublishStats();  // idle: gauges must not keep the last step's values
       continue;
     }
 
-    v1::StepPlan plan = scheduler_->Schedule();
-    if (plan.seqs_size() == 0 && plan.released_seq_ids_size() == 0) {
-      // Nothing can run until something ends: wait for a cancellation or a stop.
-      absl::MutexLock lock(&mu_);
-      while (!stop_ && inbox_.added.empty() && inbox_.cancelled.empty()) cv_.Wait(&mu_);
-      continue;
+    // Fill the pipeline: one plan per free slot, over sequences not already in flight.
+    absl::Status status;
+    while (status.ok() && static_cast<int>(pending.size()) < executor_->max_in_flight() &&
+           scheduler_->has_work()) {
+      v1::StepPlan plan = scheduler_->Schedule();
+      if (plan.seqs_size() == 0 && plan.released_seq_ids_size() == 0) break;
+      status = executor_->Submit(plan);
+      pending.push_back({Now(), plan.seqs_size() > 0});
+      in_flight_ = static_cast<int64_t>(pending.size());
     }
-    const double t0 = Now();
-    absl::StatusOr<v1::StepResult> result = executor_->Execute(plan);
-    absl::Status status = result.status();
-    // A plan of released ids only is not tracked by the scheduler.
-    if (status.ok() && plan.seqs_size() > 0) status = scheduler_->OnResult(*result);
+    if (status.ok() && pending.empty()) {
+      if (heartbeat_due) {
+        status = executor_->Submit(v1::StepPlan());
+        pending.push_back({Now(), false});
+      } else {
+        // Nothing can run until something ends: wait for a cancellation or a stop.
+        absl::MutexLock lock(&mu_);
+        wait([&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+          return !inbox_.added.empty() || !inbox_.cancelled.empty();
+        });
+        continue;
+      }
+    }
+    heartbeat_due = false;  // any plan tells the workers the coordinator lives
+
+    absl::StatusOr<v1::StepResult> result;
+    const InFlight done = pending.empty() ? InFlight{Now(), false} : pending.front();
+    if (status.ok()) {
+      result = executor_->Next();
+      pending.pop_front();
+      in_flight_ = static_cast<int64_t>(pending.size());
+      status = result.status();
+    }
+    if (status.ok() && done.tracked) status = scheduler_->OnResult(*result);
     if (status.ok() && !result->error().empty()) status = absl::InternalError(result->error());
     if (!status.ok()) {
       // The workers are gone or broken: no request can finish.
@@ -238,7 +301,7 @@ void Coordinator::Loop() {
     }
     const double now = Now();
     for (const v1::SampledToken& token : result->tokens()) OnToken(token, now);
-    if (metrics_ != nullptr) metrics_->StepTime(now - t0);
+    if (metrics_ != nullptr) metrics_->StepTime(now - done.t0);
     PublishStats();
   }
 }

@@ -28,10 +28,29 @@ class Metrics;
 
 // Runs StepPlans on the workers (in process, or over MPI). An error means the workers are
 // lost: every stream ends with UNAVAILABLE.
+//
+// The coordinator keeps up to max_in_flight() plans submitted (over disjoint sequences) so that
+// every pipeline stage has work; results come back in submission order. A simple executor
+// implements Execute only: Submit runs it at once and Next hands its result back.
 class StepExecutor {
  public:
   virtual ~StepExecutor() = default;
+  // Runs one plan to completion.
   virtual absl::StatusOr<v1::StepResult> Execute(const v1::StepPlan& plan) = 0;
+  // Plans the coordinator may have submitted whose result it has not taken yet.
+  virtual int max_in_flight() const { return 1; }
+  // Starts a plan. An error means the workers are lost.
+  virtual absl::Status Submit(const v1::StepPlan& plan);
+  // The result of the oldest submitted plan whose result was not taken yet (waits for it).
+  virtual absl::StatusOr<v1::StepResult> Next();
+  // Tells the workers to exit (after the last result was taken).
+  virtual void Shutdown();
+  // > 0: the coordinator sends an empty plan after this many idle seconds (workers that hear
+  // nothing for long take the coordinator for dead).
+  virtual double heartbeat_seconds() const { return 0; }
+
+ private:
+  std::vector<absl::StatusOr<v1::StepResult>> done_;  // Submit's results not taken yet
 };
 
 // A validated request, ready to schedule (built by coordinator/api/request_builder.h).
@@ -94,6 +113,11 @@ class Coordinator {
   bool draining() const { return draining_.load(); }
   bool healthy() const { return !failed_.load(); }  // false once the workers are lost
   // Started, not draining, workers alive: API handlers check this before touching model().
+  // Why the workers were lost (OK while healthy).
+  absl::Status failure() const {
+    absl::MutexLock lock(&mu_);
+    return failure_;
+  }
   bool ready() const { return started_.load() && !draining_.load() && !failed_.load(); }
   int64_t active_requests() const;  // queued + running
 
@@ -140,6 +164,7 @@ class Coordinator {
   std::unique_ptr<Scheduler> scheduler_;
   std::unordered_map<int64_t, std::unique_ptr<Request>> requests_;
   std::thread thread_;
+  int64_t in_flight_ = 0;  // plans submitted and not answered (the loop's thread, then Stop's)
 };
 
 }  // namespace moe

@@ -31,6 +31,12 @@ void PollPause() { std::this_thread::sleep_for(std::chrono::milliseconds(20)); }
 absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(std::vector<std::string> args,
                                                                     int timeout_s,
                                                                     bool wait_serving) {
+  return StartUnder({}, std::move(args), timeout_s, wait_serving);
+}
+
+absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::StartUnder(
+    std::vector<std::string> launcher, std::vector<std::string> args, int timeout_s,
+    bool wait_serving) {
   std::unique_ptr<ServerProcess> p(new ServerProcess());
   char tmpl[] = "/tmp/moe-serve-test-XXXXXX";
   if (mkdtemp(tmpl) == nullptr) return absl::InternalError("mkdtemp failed");
@@ -40,7 +46,12 @@ absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(std::vector<
   if (!HasFlag(args, "--grpc-port")) args.insert(args.end(), {"--grpc-port", "0"});
   if (!HasFlag(args, "--http-port")) args.insert(args.end(), {"--http-port", "0"});
   args.insert(args.end(), {"--port-file", port_file});
-  const std::string binary = std::string(MOE_BINARY_DIR) + "/tools/moe-serve";
+  std::string binary = std::string(MOE_BINARY_DIR) + "/tools/moe-serve";
+  if (!launcher.empty()) {
+    args.insert(args.begin(), binary);
+    args.insert(args.begin(), launcher.begin() + 1, launcher.end());
+    binary = launcher[0];
+  }
   std::vector<char*> argv;
   argv.push_back(const_cast<char*>(binary.c_str()));
   for (std::string& a : args) argv.push_back(a.data());
@@ -54,7 +65,7 @@ absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(std::vector<
       dup2(fd, 1);
       dup2(fd, 2);
     }
-    execv(binary.c_str(), argv.data());
+    execvp(binary.c_str(), argv.data());
     _exit(127);
   }
   p->pid_ = pid;
@@ -144,9 +155,9 @@ int ServerProcess::Reap(int timeout_s) {
 
 int ServerProcess::Wait(int timeout_s) { return Reap(timeout_s); }
 
-int ServerProcess::Terminate(int timeout_s) {
+int ServerProcess::Terminate(int timeout_s, int sig) {
   if (exit_code_ >= 0) return exit_code_;
-  kill(pid_, SIGTERM);
+  kill(pid_, sig);
   const int code = Reap(timeout_s);
   if (code < 0) {
     Kill();

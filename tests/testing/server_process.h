@@ -24,6 +24,11 @@ class ServerProcess {
   static absl::StatusOr<std::unique_ptr<ServerProcess>> Start(std::vector<std::string> args,
                                                               int timeout_s = 60,
                                                               bool wait_serving = true);
+  // The same, with moe-serve started by `launcher` (e.g. {"mpirun", "-np", "3"}): the process
+  // is launcher[0] (looked up in PATH), given launcher[1..], the moe-serve path, then `args`.
+  static absl::StatusOr<std::unique_ptr<ServerProcess>> StartUnder(
+      std::vector<std::string> launcher, std::vector<std::string> args, int timeout_s = 60,
+      bool wait_serving = true);
   ~ServerProcess();  // kills the process if it still runs
 
   int grpc_port() const { return grpc_port_; }
@@ -35,9 +40,10 @@ class ServerProcess {
   // gRPC health of `service` ("" = the server): SERVING, NOT_SERVING, ... or an error.
   absl::StatusOr<std::string> Health(const std::string& service = "") const;
 
-  // SIGTERM, then waits up to `timeout_s`; returns the exit code (128 + signal when killed),
-  // or -1 on timeout (then the process is killed).
-  int Terminate(int timeout_s = 30);
+  // Sends `sig` (SIGTERM; SIGUSR1 for a job under mpirun, which forwards it to every rank),
+  // then waits up to `timeout_s`; returns the exit code (128 + signal when killed), or -1 on
+  // timeout (then the process is killed).
+  int Terminate(int timeout_s = 30, int sig = 15);
   // SIGKILL and reap.
   void Kill();
   // Waits up to `timeout_s` for the process to exit by itself; exit code or -1.
