@@ -28,6 +28,7 @@
 #include "coordinator/remote/remote_executor.h"
 #include "model/kv_cache.h"
 #include "tools/flags.h"
+#include "tools/launch.h"
 #include "tools/model_source.h"
 #include "worker/layout.h"
 #include "worker/shard_worker.h"
@@ -239,26 +240,21 @@ absl::Status Serve(int argc, char** argv) {
   MOE_ASSIGN_OR_RETURN(int64_t http_port, flags.GetInt("http-port", 8000));
   MOE_ASSIGN_OR_RETURN(int64_t health_port, flags.GetInt("health-port", -1));
   MOE_ASSIGN_OR_RETURN(double drain_seconds, flags.GetDouble("drain-seconds", 30));
-  LayoutOptions layout_options;
-  MOE_ASSIGN_OR_RETURN(layout_options.pp, flags.GetInt("pp", 1));
-  MOE_ASSIGN_OR_RETURN(layout_options.ep, flags.GetInt("ep", 1));
-  layout_options.layer_split = flags.GetString("layer-split");
-  layout_options.expert_map = flags.GetString("expert-map");
-  MOE_ASSIGN_OR_RETURN(double step_timeout, flags.GetDouble("step-timeout", 30));
+  MOE_ASSIGN_OR_RETURN(const JobFlags job, JobFlagsFrom(flags));
+  const double step_timeout = job.step_timeout_seconds;
   if (options.max_queued < 1) return absl::InvalidArgumentError("--max-queued must be >= 1");
   if (threads < 0) return absl::InvalidArgumentError("--threads must be >= 0");
   if (kv_blocks < 0) return absl::InvalidArgumentError("--kv-blocks must be >= 0");
   if (kv_gb <= 0) return absl::InvalidArgumentError("--kv-cache-gb must be > 0");
   if (max_model_len < 0) return absl::InvalidArgumentError("--max-model-len must be >= 1");
   if (sched.block_size < 1) return absl::InvalidArgumentError("--block-size must be >= 1");
-  if (step_timeout <= 0) return absl::InvalidArgumentError("--step-timeout must be > 0");
   if (flags.Has("tls-cert") != flags.Has("tls-key")) {
     return absl::InvalidArgumentError("--tls-cert and --tls-key go together");
   }
 
   // The layout is checked against the config (and the MPI world) before any weight is read.
   MOE_ASSIGN_OR_RETURN(const ModelConfig config, LoadSourceConfig(source));
-  MOE_ASSIGN_OR_RETURN(const Layout layout, Layout::Make(config, layout_options));
+  MOE_ASSIGN_OR_RETURN(const Layout layout, Layout::Make(config, job.layout));
   int64_t model_len = max_model_len > 0 ? max_model_len : config.max_position_embeddings;
   if (model_len <= 0) model_len = 4096;
   if (config.max_position_embeddings > 0 && model_len > config.max_position_embeddings) {
@@ -271,16 +267,7 @@ absl::Status Serve(int argc, char** argv) {
     PrintPlan(config, layout, kv_blocks, sched.block_size);
     return absl::OkStatus();
   }
-  if (comm::LaunchedByMpirun()) {
-    MOE_ASSIGN_OR_RETURN(std::unique_ptr<comm::Communicator> mpi, comm::MpiWorld());
-    // The world lives as long as the process (MPI is finalised at exit); an error exit aborts it.
-    g_world = mpi.release();
-    MOE_RETURN_IF_ERROR(layout.CheckWorldSize(g_world->size()));
-  } else if (layout.num_workers() > 1) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--pp ", layout.pp(), " --ep ", layout.ep(), " runs as ", layout.world_size(),
-        " MPI ranks: start it with mpirun -np ", layout.world_size(), " moe-serve ..."));
-  }
+  MOE_RETURN_IF_ERROR(JoinJob(layout, "moe-serve", &g_world));
   comm::Communicator* world = g_world;
   if (world != nullptr && world->rank() != 0) {
     // A worker: the coordinator decides when to stop (a shutdown plan after its drain).
@@ -288,14 +275,8 @@ absl::Status Serve(int argc, char** argv) {
     signal(SIGINT, SIG_IGN);
     signal(SIGUSR1, SIG_IGN);
     ThreadPool pool(static_cast<int>(threads));
-    WorkerLaunch launch;
-    launch.layout = layout;
-    launch.kv_blocks = kv_blocks;
-    launch.block_size = sched.block_size;
-    launch.options.step_timeout_seconds = step_timeout;
-    launch.pool = &pool;
-    launch.load = [&](const ShardSpec& spec) { return LoadShard(source, config, spec, &pool); };
-    return RunWorker(world, launch);
+    return RunWorkerRank(world, layout, source, config, kv_blocks, sched.block_size, step_timeout,
+                         &pool);
   }
 
   ApiKeys api_keys;

@@ -50,6 +50,7 @@ absl::StatusOr<std::vector<v1::WorkerHello>> RemoteExecutor::AwaitWorkers() {
 absl::Status RemoteExecutor::Submit(const v1::StepPlan& plan) {
   Pending p;
   p.step_id = plan.step_id();
+  p.has_seqs = plan.seqs_size() > 0;
   p.bytes = std::make_shared<const std::string>(plan.SerializeAsString());
   for (int r = 1; r <= num_workers(); ++r) {
     absl::StatusOr<std::unique_ptr<comm::Request>> req =
@@ -138,7 +139,7 @@ absl::StatusOr<v1::StepResult> RemoteExecutor::Next() {
       return absl::UnavailableError(absl::StrCat("sending a step plan: ", st.message()));
   }
   const comm::Clock::time_point now = comm::Clock::now();
-  if (result.tokens_size() > 0 || compute > 0) {
+  if (p.has_seqs) {
     ++stats_.steps;
     stats_.step_seconds += std::chrono::duration<double>(now - last_done_).count();
     stats_.compute_seconds += compute;

@@ -61,6 +61,7 @@ class RemoteExecutor : public StepExecutor {
  private:
   struct Pending {
     int64_t step_id = 0;
+    bool has_seqs = false;                     // not a heartbeat or a plan of released ids only
     std::shared_ptr<const std::string> bytes;  // the plan, alive until its sends complete
     std::vector<std::unique_ptr<comm::Request>> sends;
   };

@@ -27,9 +27,44 @@ std::unique_ptr<ServerProcess> StartJob(int np, std::vector<std::string> args) {
   return s.ok() ? *std::move(s) : nullptr;
 }
 
+// Greedy and seeded ids equal; top-5 ids equal and their logprobs within twice the fixture's
+// logit tolerance (EP sums the experts in another order).
+void ExpectSame(const std::vector<Output>& got, const std::vector<Output>& want,
+                const std::string& what, const ServerProcess& job) {
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t i = 0; i < got.size(); ++i) {
+    ASSERT_TRUE(got[i].status.ok()) << got[i].status.error_message() << "\n" << job.log();
+    EXPECT_EQ(got[i].ids, want[i].ids) << "request " << i << " with " << what;
+    EXPECT_EQ(got[i].text, want[i].text) << "request " << i << " with " << what;
+    ASSERT_EQ(got[i].logprobs.size(), want[i].logprobs.size());
+    for (size_t j = 0; j < got[i].logprobs.size(); ++j) {
+      const v1::TokenLogprob& g = got[i].logprobs[j];
+      const v1::TokenLogprob& w = want[i].logprobs[j];
+      ASSERT_EQ(g.top_size(), w.top_size());
+      for (int k = 0; k < g.top_size(); ++k) {
+        EXPECT_EQ(g.top(k).token_id(), w.top(k).token_id()) << what << " request " << i;
+        EXPECT_NEAR(g.top(k).logprob(), w.top(k).logprob(),
+                    2 * (1e-3 + 1e-4 * std::abs(w.top(k).logprob())))
+            << what << " request " << i << " token " << j;
+      }
+    }
+  }
+}
+
+struct Layout {
+  int np;
+  std::vector<std::string> flags;
+  std::string Name() const {
+    std::string s;
+    for (const auto& f : flags) s += f + " ";
+    return s;
+  }
+};
+
 TEST(DistributedServiceTest, LayoutsGiveTheSingleProcessAnswers) {
   if (!testing::MpirunAvailable()) GTEST_SKIP() << "mpirun is not installed";
-  const std::vector<v1::GenerateRequest> reqs = Mix(8, kMoe);
+  std::vector<v1::GenerateRequest> reqs = Mix(8, kMoe);
+  for (auto& r : reqs) r.mutable_sampling()->set_logprobs(5);
   auto single = ServerProcess::Start({"--model", kMoe, "--threads", "1", "--block-size", "4"});
   ASSERT_TRUE(single.ok()) << single.status();
   const std::vector<Output> want = RunConcurrently(**single, reqs);
@@ -39,27 +74,57 @@ TEST(DistributedServiceTest, LayoutsGiveTheSingleProcessAnswers) {
     const auto& g = golden->cases[i].greedy_ids;
     ASSERT_TRUE(want[i].status.ok()) << want[i].status.error_message();
     if (reqs[i].sampling().temperature() != 0) continue;  // seeded sampling: no reference
-    EXPECT_EQ(std::vector<int32_t>(want[i].ids.begin(),
-                                   want[i].ids.begin() + std::min(want[i].ids.size(), g.size())),
-              std::vector<int32_t>(g.begin(), g.begin() + std::min(want[i].ids.size(), g.size())));
+    const size_t n = std::min(want[i].ids.size(), g.size());
+    EXPECT_EQ(std::vector<int32_t>(want[i].ids.begin(), want[i].ids.begin() + n),
+              std::vector<int32_t>(g.begin(), g.begin() + n));
   }
-  struct Case {
-    int np;
-    std::vector<std::string> flags;
-  };
-  for (const Case& c : {Case{3, {"--pp", "2"}}, Case{5, {"--pp", "2", "--ep", "2"}}}) {
+  for (const Layout& c : {Layout{3, {"--pp", "2"}}, Layout{3, {"--ep", "2"}},
+                          Layout{5, {"--pp", "2", "--ep", "2"}}}) {
     std::vector<std::string> args = {"--model", kMoe};
     args.insert(args.end(), c.flags.begin(), c.flags.end());
     auto job = StartJob(c.np, args);
     ASSERT_NE(job, nullptr);
-    const std::vector<Output> got = RunConcurrently(*job, reqs);
-    for (size_t i = 0; i < reqs.size(); ++i) {
-      ASSERT_TRUE(got[i].status.ok()) << got[i].status.error_message() << "\n" << job->log();
-      EXPECT_EQ(got[i].ids, want[i].ids) << "request " << i << " with " << c.flags[1];
-    }
+    ExpectSame(RunConcurrently(*job, reqs), want, c.Name(), *job);
     // mpirun forwards SIGUSR1 to every rank: the coordinator drains, then stops the workers.
     EXPECT_EQ(job->Terminate(60, SIGUSR1), 0) << job->log();
     EXPECT_NE(job->log().find("moe-serve: stopped"), std::string::npos) << job->log();
+  }
+}
+
+// A random-weight model with the real Qwen3 tokenizer (the demo model's config and tokenizer):
+// text prompts in, text out, the same through every layout.
+TEST(DistributedServiceTest, RandomModelWithTheRealTokenizer) {
+  if (!testing::MpirunAvailable()) GTEST_SKIP() << "mpirun is not installed";
+  const std::string demo = MOE_DEMO_MODEL_DIR;
+  std::vector<v1::GenerateRequest> reqs;
+  for (const char* text : {"To be, or not to be", "Hello world", "The quick brown fox",
+                           "Now is the winter of our discontent"}) {
+    v1::GenerateRequest r;
+    r.set_text(text);
+    r.mutable_sampling()->set_max_tokens(10);
+    r.mutable_sampling()->set_temperature(reqs.size() % 2 == 0 ? 0.0f : 0.9f);
+    r.mutable_sampling()->set_seed(100 + reqs.size());
+    r.mutable_sampling()->set_ignore_eos(true);
+    r.mutable_sampling()->set_logprobs(5);
+    reqs.push_back(r);
+  }
+  const std::vector<std::string> model = {"--model", demo, "--random-weights"};
+  std::vector<std::string> args = model;
+  args.insert(args.end(), {"--threads", "1", "--block-size", "4"});
+  auto single = ServerProcess::Start(args);
+  ASSERT_TRUE(single.ok()) << single.status();
+  const std::vector<Output> want = RunConcurrently(**single, reqs);
+  for (const Output& o : want) {
+    ASSERT_TRUE(o.status.ok()) << o.status.error_message();
+    EXPECT_EQ(o.ids.size(), 10u);
+    EXPECT_FALSE(o.text.empty());
+  }
+  for (const Layout& c : {Layout{3, {"--pp", "2"}}, Layout{3, {"--ep", "2"}}}) {
+    std::vector<std::string> job_args = model;
+    job_args.insert(job_args.end(), c.flags.begin(), c.flags.end());
+    auto job = StartJob(c.np, job_args);
+    ASSERT_NE(job, nullptr);
+    ExpectSame(RunConcurrently(*job, reqs), want, c.Name(), *job);
   }
 }
 

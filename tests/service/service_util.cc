@@ -27,6 +27,8 @@ Output Generate(v1::Inference::Stub* stub, const v1::GenerateRequest& req, int c
   while (reader->Read(&r)) {
     ++out.responses;
     out.ids.insert(out.ids.end(), r.token_ids().begin(), r.token_ids().end());
+    out.text += r.text();
+    out.logprobs.insert(out.logprobs.end(), r.logprobs().begin(), r.logprobs().end());
     out.last = r;
     if (cancel_after > 0 && out.responses == cancel_after) ctx.TryCancel();
   }

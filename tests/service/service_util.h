@@ -16,6 +16,8 @@ namespace moe {
 struct Output {
   grpc::Status status;
   std::vector<int32_t> ids;
+  std::string text;
+  std::vector<v1::TokenLogprob> logprobs;
   v1::GenerateResponse last;
   int responses = 0;
 };
