@@ -359,6 +359,8 @@ absl::Status Serve(int argc, char** argv) {
     runner = std::make_unique<StepRunner>(weights.get(), pool.get(), kv_blocks, sched.block_size);
     local.set_runner(runner.get());
     served.layout = absl::StrCat("pp1 ep1 cpu threads=", pool->num_threads());
+    std::fprintf(stderr, "moe-serve: %.1f MiB weights loaded, resident %.1f MiB\n",
+                 weights->matrix_bytes() / 1048576.0, ResidentBytes() / 1048576.0);
   }
   const int64_t block_bytes =
       KvCache::BytesPerBlock(config, config.num_hidden_layers, sched.block_size);
