@@ -83,8 +83,12 @@ class Communicator {
   virtual absl::Status Recv(int src, int tag, void* data, int64_t bytes,
                             Clock::time_point deadline = kNoDeadline) = 0;
   // Receives one message of any size from `src`.
-  virtual absl::StatusOr<std::string> RecvMessage(int src, int tag,
-                                                  Clock::time_point deadline = kNoDeadline) = 0;
+  absl::StatusOr<std::string> RecvMessage(int src, int tag,
+                                          Clock::time_point deadline = kNoDeadline) {
+    MOE_ASSIGN_OR_RETURN(std::unique_ptr<Request> request, IRecvMessage(src, tag));
+    MOE_RETURN_IF_ERROR(request->Wait(deadline));
+    return std::move(request->message());
+  }
   // Starts receiving one message of any size from `src`.
   virtual absl::StatusOr<std::unique_ptr<Request>> IRecvMessage(int src, int tag) = 0;
 

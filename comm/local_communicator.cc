@@ -146,12 +146,6 @@ class LocalCommunicator : public Communicator {
     return absl::OkStatus();
   }
 
-  absl::StatusOr<std::string> RecvMessage(int src, int tag, Clock::time_point deadline) override {
-    MOE_ASSIGN_OR_RETURN(auto request, IRecvMessage(src, tag));
-    MOE_RETURN_IF_ERROR(request->Wait(deadline));
-    return std::move(request->message());
-  }
-
   absl::StatusOr<std::unique_ptr<Request>> IRecvMessage(int src, int tag) override {
     MOE_RETURN_IF_ERROR(CheckPeer(*hub_, src, tag, "receive"));
     return std::unique_ptr<Request>(new LocalRequest(hub_, src, rank_, tag));

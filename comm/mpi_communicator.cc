@@ -203,12 +203,6 @@ class MpiCommunicator : public Communicator {
     return absl::OkStatus();
   }
 
-  absl::StatusOr<std::string> RecvMessage(int src, int tag, Clock::time_point deadline) override {
-    MOE_ASSIGN_OR_RETURN(auto request, IRecvMessage(src, tag));
-    MOE_RETURN_IF_ERROR(request->Wait(deadline));
-    return std::move(request->message());
-  }
-
   absl::StatusOr<std::unique_ptr<Request>> IRecvMessage(int src, int tag) override {
     if (src < 0 || src >= size_) {
       return absl::InvalidArgumentError(

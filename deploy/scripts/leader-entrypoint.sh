@@ -177,6 +177,10 @@ mpirun=("${MOE_MPIRUN_BIN:-mpirun}" --hostfile "$hostfile" -np "$np" --map-by sl
   # ssh to the workers with our config; the leader launches every daemon itself (no tree
   # spawn), so only the leader needs the private key.
   --mca plm_rsh_agent "ssh -F $ssh_config" --mca plm_rsh_no_tree_spawn 1
+  # A rank that dies does not make mpirun tear the job down: rank 0 notices within
+  # --step-timeout, ends every stream naming the rank, and aborts the job itself (non-zero);
+  # an abort then kills the ranks at once (comm/README.md).
+  --mca orte_abort_on_non_zero_status 0 --mca odls_base_sigkill_timeout 0
   --tag-output)
 [ "$(id -u)" -eq 0 ] && mpirun+=(--allow-run-as-root) # CI rehearsal only; pods are uid 1000
 for name in PATH LD_LIBRARY_PATH $(compgen -e | grep -E '^(NCCL|OMP|CUDA|UCX)_' || true); do

@@ -180,7 +180,7 @@ start_leader() {
     MOE_SSH_KEY="$tmp/secret/id_ed25519" MOE_STATE_DIR="$tmp/leader" MOE_WAIT_SECONDS=60 \
     MOE_PP="${MOE_PP:-1}" MOE_EP="${MOE_EP:-2}" MOE_SERVE_BIN="$SERVE" \
     MOE_MODEL_DIR="$ROOT/models/demo-qwen3-moe-shakespeare" \
-    MOE_SERVE_ARGS="--kv-blocks 256 --threads 1 --drain-seconds 2" \
+    MOE_SERVE_ARGS="--kv-blocks 256 --threads 1 --drain-seconds 2 --step-timeout 3" \
     "$ROOT/deploy/scripts/leader-entrypoint.sh" "$@" >"$out" 2>&1 &
   leader_pid=$!
   bg_pids+=("$leader_pid")
