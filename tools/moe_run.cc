@@ -17,7 +17,9 @@
 #include "common/thread_pool.h"
 #include "coordinator/chat/chat_template.h"
 #include "coordinator/tokenizer/tokenizer.h"
+#include "kernels/kernels.h"
 #include "tools/flags.h"
+#include "tools/launch.h"
 #include "tools/model_source.h"
 #include "worker/engine.h"
 
@@ -32,6 +34,14 @@ model:
   --like NAME            random weights of a preset shape (qwen3-0.6b, qwen3-30b-a3b, ...)
   --layers N             with --like: keep the first N layers
   --threads N            worker threads (default: all cores)
+  --math exact|fast      Linear arithmetic: fast rounds activations to bf16 for bf16 weights
+                         on CPUs with AVX-512 BF16 (batched decode, prefill); exact keeps
+                         fp32 activations (default fast)
+distributed (under mpirun -np 1+P*E; the same output as one process):
+  --pp P --ep E          pipeline stages, expert-parallel ranks per stage
+  --layer-split A,B,...  layers per stage (default: even)
+  --expert-map R0,R1,..  EP rank of each expert (default: e mod E)
+  --step-timeout S       a worker silent for S seconds ends the job (default 30)
 prompt:
   --prompt TEXT          text prompt (needs the tokenizer in DIR)
   --prompt-ids IDS       comma-separated token ids
@@ -53,8 +63,13 @@ output:
   --max-batch-tokens N   prefill chunk (default 512)
 )";
 
+// The MPI job this process is a rank of (null when alone). An error ends the whole job.
+comm::Communicator* g_world = nullptr;
+
 int Fail(const absl::Status& s) {
   std::fprintf(stderr, "moe-run: %s\n", std::string(s.message()).c_str());
+  std::fflush(stderr);
+  if (g_world != nullptr) g_world->Abort(1);
   return 1;
 }
 
@@ -79,7 +94,13 @@ absl::Status Run(int argc, char** argv) {
                                                   "logprobs",
                                                   "block-size",
                                                   "max-batch-tokens",
-                                                  "weight-seed"},
+                                                  "weight-seed",
+                                                  "math",
+                                                  "pp",
+                                                  "ep",
+                                                  "layer-split",
+                                                  "expert-map",
+                                                  "step-timeout"},
                                                  {"random-weights", "chat", "no-think",
                                                   "ignore-eos", "print-ids", "json", "help"}));
   if (flags.GetBool("help")) {
@@ -95,7 +116,23 @@ absl::Status Run(int argc, char** argv) {
     return absl::InvalidArgumentError("give exactly one of --prompt TEXT or --prompt-ids 1,2,3");
   }
   MOE_ASSIGN_OR_RETURN(int64_t threads, flags.GetInt("threads", 0));
+  MOE_ASSIGN_OR_RETURN(kernels::MathMode math,
+                       kernels::ParseMathMode(flags.GetString("math", "fast")));
+  kernels::SetMathMode(math);
   ThreadPool pool(static_cast<int>(threads));
+
+  // Under mpirun: rank 0 drives the generation, ranks 1..P*E hold the layout's shards.
+  MOE_ASSIGN_OR_RETURN(const JobFlags job, JobFlagsFrom(flags));
+  MOE_ASSIGN_OR_RETURN(const ModelConfig config, LoadSourceConfig(source));
+  MOE_ASSIGN_OR_RETURN(const Layout layout, Layout::Make(config, job.layout));
+  MOE_RETURN_IF_ERROR(JoinJob(layout, "moe-run", &g_world));
+  MOE_ASSIGN_OR_RETURN(const int64_t block_size, flags.GetInt("block-size", 16));
+  if (block_size < 1) return absl::InvalidArgumentError("--block-size must be >= 1");
+  const int64_t kv_blocks = RunKvBlocks(config, block_size);
+  if (g_world != nullptr && g_world->rank() != 0) {
+    return RunWorkerRank(g_world, layout, source, config, kv_blocks, block_size,
+                         job.step_timeout_seconds, &pool);
+  }
 
   // Tokenizer: needed for text prompts and text output, optional otherwise.
   std::unique_ptr<Tokenizer> tokenizer;
@@ -133,7 +170,12 @@ absl::Status Run(int argc, char** argv) {
     MOE_ASSIGN_OR_RETURN(prompt, tokenizer->Encode(text));
   }
 
-  MOE_ASSIGN_OR_RETURN(LoadedModel model, LoadWholeModel(source, &pool));
+  LoadedModel model;
+  if (g_world == nullptr) {
+    MOE_ASSIGN_OR_RETURN(model, LoadWholeModel(source, &pool));
+  } else {
+    model.config = config;
+  }
 
   // Sampling: generation_config.json defaults, then flags.
   GenerateRequest req;
@@ -176,48 +218,57 @@ absl::Status Run(int argc, char** argv) {
   }
 
   EngineOptions options;
-  MOE_ASSIGN_OR_RETURN(options.block_size, flags.GetInt("block-size", 16));
+  options.block_size = block_size;
   MOE_ASSIGN_OR_RETURN(options.max_batch_tokens, flags.GetInt("max-batch-tokens", 512));
-  if (options.block_size < 1 || options.max_batch_tokens < 1) {
-    return absl::InvalidArgumentError("--block-size and --max-batch-tokens must be >= 1");
+  if (options.max_batch_tokens < 1) {
+    return absl::InvalidArgumentError("--max-batch-tokens must be >= 1");
   }
-  Engine engine(model.weights.get(), &pool, options);
 
   const bool json = flags.GetBool("json");
   std::unique_ptr<StreamDecoder> stream;
   if (tokenizer != nullptr && !json) stream = std::make_unique<StreamDecoder>(*tokenizer, true);
   std::vector<int32_t> generated;
   GenerateStats stats;
-  MOE_RETURN_IF_ERROR(engine.Generate(
-      {req},
-      [&](int64_t, const SampleResult& r, FinishReason) {
-        generated.push_back(r.token);
-        if (json) {
-          OrderedJson line;
-          line["id"] = r.token;
-          line["logprob"] = r.logprob;
-          line["top"] = OrderedJson::array();
-          for (const TokenLogprob& t : r.top)
-            line["top"].push_back({{"id", t.id}, {"logprob", t.logprob}});
-          std::cout << line.dump() << "\n" << std::flush;
-        } else if (stream != nullptr) {
-          std::cout << stream->Push(r.token) << std::flush;
-        }
-        return true;
-      },
-      &stats));
+  auto on_token = [&](const SampleResult& r) {
+    generated.push_back(r.token);
+    if (json) {
+      OrderedJson line;
+      line["id"] = r.token;
+      line["logprob"] = r.logprob;
+      line["top"] = OrderedJson::array();
+      for (const TokenLogprob& t : r.top)
+        line["top"].push_back({{"id", t.id}, {"logprob", t.logprob}});
+      std::cout << line.dump() << "\n" << std::flush;
+    } else if (stream != nullptr) {
+      std::cout << stream->Push(r.token) << std::flush;
+    }
+  };
+  if (g_world != nullptr) {
+    MOE_RETURN_IF_ERROR(GenerateOnJob(g_world, layout, config, req, options, kv_blocks,
+                                      job.step_timeout_seconds, on_token, &stats));
+  } else {
+    Engine engine(model.weights.get(), &pool, options);
+    MOE_RETURN_IF_ERROR(engine.Generate(
+        {req},
+        [&](int64_t, const SampleResult& r, FinishReason) {
+          on_token(r);
+          return true;
+        },
+        &stats));
+  }
   if (stream != nullptr) std::cout << stream->Finish() << "\n";
   if (flags.GetBool("print-ids")) std::cout << absl::StrJoin(generated, " ") << "\n";
   std::cout << std::flush;
 
   std::fprintf(stderr,
                "moe-run: load %.2f s | prompt %lld tokens, %.1f tok/s | decode %lld tokens, "
-               "%.1f tok/s | %d threads, kernels %s\n",
+               "%.1f tok/s | %d threads, kernels %s, math %s\n",
                model.load_seconds, static_cast<long long>(stats.prompt_tokens),
                stats.prefill_seconds > 0 ? stats.prompt_tokens / stats.prefill_seconds : 0.0,
                static_cast<long long>(stats.generated_tokens),
                stats.decode_seconds > 0 ? stats.decode_steps / stats.decode_seconds : 0.0,
-               pool.num_threads(), std::string(kernels::ActiveIsa()).c_str());
+               pool.num_threads(), std::string(kernels::ActiveIsa()).c_str(),
+               kernels::FastLinearActive() ? "fast" : "exact");
   return absl::OkStatus();
 }
 

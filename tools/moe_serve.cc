@@ -26,6 +26,7 @@
 #include "coordinator/http/openai_server.h"
 #include "coordinator/metrics/metrics.h"
 #include "coordinator/remote/remote_executor.h"
+#include "kernels/kernels.h"
 #include "model/kv_cache.h"
 #include "tools/flags.h"
 #include "tools/launch.h"
@@ -210,7 +211,8 @@ absl::Status Serve(int argc, char** argv) {
                                                   "ep",
                                                   "layer-split",
                                                   "expert-map",
-                                                  "step-timeout"},
+                                                  "step-timeout",
+                                                  "math"},
                                                  {"random-weights", "no-prefix-caching", "help"}));
   if (flags.GetBool("help")) {
     std::fputs(kUsage, stdout);
@@ -241,6 +243,9 @@ absl::Status Serve(int argc, char** argv) {
   MOE_ASSIGN_OR_RETURN(int64_t health_port, flags.GetInt("health-port", -1));
   MOE_ASSIGN_OR_RETURN(double drain_seconds, flags.GetDouble("drain-seconds", 30));
   MOE_ASSIGN_OR_RETURN(const JobFlags job, JobFlagsFrom(flags));
+  MOE_ASSIGN_OR_RETURN(const kernels::MathMode math,
+                       kernels::ParseMathMode(flags.GetString("math", "fast")));
+  kernels::SetMathMode(math);
   const double step_timeout = job.step_timeout_seconds;
   if (options.max_queued < 1) return absl::InvalidArgumentError("--max-queued must be >= 1");
   if (threads < 0) return absl::InvalidArgumentError("--threads must be >= 0");
@@ -358,7 +363,8 @@ absl::Status Serve(int argc, char** argv) {
     MOE_ASSIGN_OR_RETURN(weights, LoadShard(source, config, ShardSpec::Whole(config), pool.get()));
     runner = std::make_unique<StepRunner>(weights.get(), pool.get(), kv_blocks, sched.block_size);
     local.set_runner(runner.get());
-    served.layout = absl::StrCat("pp1 ep1 cpu threads=", pool->num_threads());
+    served.layout = absl::StrCat("pp1 ep1 cpu threads=", pool->num_threads(),
+                                 " math=", kernels::FastLinearActive() ? "fast" : "exact");
     std::fprintf(stderr, "moe-serve: %.1f MiB weights loaded, resident %.1f MiB\n",
                  weights->matrix_bytes() / 1048576.0, ResidentBytes() / 1048576.0);
   }

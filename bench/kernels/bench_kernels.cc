@@ -1,12 +1,14 @@
 // moe-bench-kernels: throughput of the CPU kernels against rooflines measured in the same run.
 //
-//   moe-bench-kernels [--threads N] [--reps R] [--quick] [--only gemv|gemm|attn]
+//   moe-bench-kernels [--threads N] [--reps R] [--quick] [--only gemv|gemm|attn|fast]
 //
 // Rooflines: streaming read bandwidth (MeasureReadBandwidthGBs) for decode Linear (GEMV:
 // weight bytes / time) and the FMA peak (MeasureFmaPeakGflops) for prefill Linear (GEMM) and
-// attention. Each row is the best of R runs (median in brackets): the machine is shared, so
-// the best run is the closest to what the kernel can do. GEMV matrices are cycled through
-// enough copies to exceed the last-level cache, so every call reads its weights from memory.
+// attention; the fast math mode's Linear (bf16 dot products) against the vdpbf16ps peak
+// (MeasureBf16DotPeakGflops) and the read bandwidth, beside the exact one. Each row is the best of
+// R runs (median in brackets): the machine is shared, so the best run is the closest to what the
+// kernel can do. GEMV matrices are cycled through enough copies to exceed the last-level cache, so
+// every call reads its weights from memory.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -21,6 +23,7 @@
 
 #include "common/dtype.h"
 #include "common/thread_pool.h"
+#include "kernels/cpu/kernel_table.h"
 #include "kernels/kernels.h"
 
 namespace moe::kernels {
@@ -30,7 +33,7 @@ struct Options {
   int threads = 1;
   int reps = 7;
   bool quick = false;
-  std::string only;  // "gemv", "gemm" or "attn": run one section
+  std::string only;  // "gemv", "gemm", "attn" or "fast": run one section
 };
 
 struct Timing {
@@ -180,6 +183,66 @@ void BenchGemm(const Options& o, ThreadPool* pool, double peak) {
   }
 }
 
+// The fast math mode's Linear (FastLinearKernel) beside the exact one (the active table's) on
+// qwen3-0.6b's matrices, T = 1 .. 128: GFLOP/s against the vdpbf16ps peak, and weight GB/s
+// against read probes interleaved with the runs (as BenchGemv). Matrices cycled through
+// copies bigger than the last-level cache, so the weights come from memory as in a model.
+void BenchFast(const Options& o, ThreadPool* pool, double dot_peak) {
+  const LinearFn fast = FastLinearKernel();
+  if (fast == nullptr) {
+    std::printf("\nFast Linear: this CPU lacks avx512_bf16 (fast mode falls back to exact)\n");
+    return;
+  }
+  const int64_t probe_n = int64_t{64} << 20;  // floats
+  std::vector<float> probe(probe_n, 1.0f);
+  std::printf(
+      "\nFast Linear (x rounded to bf16, vdpbf16ps) vs exact, bf16 weights; roofline %.1f "
+      "GFLOP/s (vdpbf16ps, measured);\n%%bw against read probes interleaved with the row's runs\n",
+      dot_peak);
+  std::printf("%-22s %4s %10s %9s %10s %9s %7s %8s %7s %8s\n", "matrix [N x K]", "T", "exact us",
+              "GFLOP/s", "fast us", "GFLOP/s", "%peak", "GB/s", "%bw", "speedup");
+  struct Shape {
+    const char* name;
+    int64_t rows, cols;
+  };
+  std::vector<Shape> shapes = {
+      {"3072 x 1024 (gate/up)", 3072, 1024},
+      {"1024 x 3072 (down)", 1024, 3072},
+      {"2048 x 1024 (q)", 2048, 1024},
+  };
+  std::vector<int64_t> ts = {1, 2, 4, 8, 16, 32, 64, 128};
+  if (o.quick) shapes.resize(1);
+  for (const Shape& s : shapes) {
+    for (int64_t T : ts) {
+      const int copies = T <= 32 ? 16 : 8;
+      const MatrixSet set = MakeSet(s.rows, s.cols, DType::kBF16, copies);
+      const std::vector<float> x = RandomFloats(T * s.cols, 1);  // [T, cols]
+      std::vector<float> y(T * s.rows);                          // [T, rows]
+      double probe_best = 0.0;
+      auto run = [&](LinearFn fn) {
+        return Time(o.reps, [&](int) {
+          if (copies > 1)
+            probe_best = std::max(probe_best, ReadPassGBs(pool, probe.data(), probe_n));
+          const auto t0 = std::chrono::steady_clock::now();
+          for (const Matrix& m : set.m) fn(x.data(), T, m, y.data(), pool);
+          return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        });
+      };
+      const Timing te = run(ActiveKernelTable().linear);
+      const Timing tf = run(fast);
+      const double flops = 2.0 * T * s.rows * s.cols * copies;
+      const double bytes = 2.0 * s.rows * s.cols * copies;
+      const double gf = flops / tf.best_s / 1e9, gbs = bytes / tf.best_s / 1e9;
+      char bwp[16] = "-";
+      if (copies > 1) std::snprintf(bwp, sizeof(bwp), "%.1f%%", 100.0 * gbs / probe_best);
+      std::printf("%-22s %4ld %10.1f %9.1f %10.1f %9.1f %6.1f%% %8.1f %7s %7.2fx\n", s.name,
+                  static_cast<long>(T), te.best_s / copies * 1e6, flops / te.best_s / 1e9,
+                  tf.best_s / copies * 1e6, gf, 100.0 * gf / dot_peak, gbs, bwp,
+                  te.best_s / tf.best_s);
+    }
+  }
+}
+
 void BenchAttention(const Options& o, ThreadPool* pool, double peak, double bw) {
   // Qwen3-30B-A3B attention: 32 query heads, 4 kv heads, head_dim 128; block size 16.
   const int64_t hq = 32, kvh = 4, d = 128, bs = 16;
@@ -231,7 +294,8 @@ int Main(int argc, char** argv) {
       o.quick = true;
       o.reps = 3;
     } else {
-      std::fprintf(stderr, "usage: %s [--threads N] [--reps R] [--quick] [--only gemv|gemm|attn]\n",
+      std::fprintf(stderr,
+                   "usage: %s [--threads N] [--reps R] [--quick] [--only gemv|gemm|attn|fast]\n",
                    argv[0]);
       return 2;
     }
@@ -249,9 +313,12 @@ int Main(int argc, char** argv) {
   std::printf("measured read bandwidth   %8.1f GB/s (1 GiB streaming sum, best of 5)\n", bw);
   std::printf("measured fp32 FMA peak    %8.1f GFLOP/s (register FMAs, active ISA)\n", peak);
   std::printf("(brief's assumption: 115 GFLOP/s per core; %% below are of the measured peak)\n");
+  const double dot_peak = MeasureBf16DotPeakGflops(pool);
+  std::printf("measured bf16 dot peak    %8.1f GFLOP/s (register vdpbf16ps; 0: none)\n", dot_peak);
   if (o.only.empty() || o.only == "gemv") BenchGemv(o, pool, bw);
   if (o.only.empty() || o.only == "gemm") BenchGemm(o, pool, peak);
   if (o.only.empty() || o.only == "attn") BenchAttention(o, pool, peak, bw);
+  if (o.only.empty() || o.only == "fast") BenchFast(o, pool, dot_peak);
   return 0;
 }
 

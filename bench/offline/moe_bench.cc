@@ -28,6 +28,8 @@ constexpr char kUsage[] =
   --gen-len N      generated tokens per sequence (default 32)
   --batch N        sequences decoded together (default 1)
   --threads N      worker threads (default 1)
+  --math exact|fast  Linear arithmetic (default fast: activations rounded to bf16 for bf16
+                   weights where the CPU has AVX-512 BF16)
   --repeat N       runs; figures are the median and [min, max] (default 3)
   --max-batch-tokens N   prefill chunk (default: the whole batch's prompts)
   --json           one JSON object per line: each run, then the summary
@@ -49,11 +51,11 @@ Spread Summarize(std::vector<double> v) {
 }
 
 absl::Status Offline(int argc, char** argv) {
-  MOE_ASSIGN_OR_RETURN(Flags flags,
-                       Flags::Parse(argc, argv, 0,
-                                    {"model", "like", "layers", "prompt-len", "gen-len", "batch",
-                                     "threads", "repeat", "max-batch-tokens", "weight-seed"},
-                                    {"random-weights", "json", "help"}));
+  MOE_ASSIGN_OR_RETURN(
+      Flags flags, Flags::Parse(argc, argv, 0,
+                                {"model", "like", "layers", "prompt-len", "gen-len", "batch",
+                                 "threads", "repeat", "max-batch-tokens", "weight-seed", "math"},
+                                {"random-weights", "json", "help"}));
   if (flags.GetBool("help")) {
     std::fputs(kUsage, stdout);
     return absl::OkStatus();
@@ -74,6 +76,11 @@ absl::Status Offline(int argc, char** argv) {
     return absl::InvalidArgumentError(
         "--prompt-len, --batch, --repeat, --max-batch-tokens must be >= 1 and --gen-len >= 2");
   }
+  MOE_ASSIGN_OR_RETURN(kernels::MathMode math,
+                       kernels::ParseMathMode(flags.GetString("math", "fast")));
+  kernels::SetMathMode(math);
+  // What runs: "fast" only where the CPU has the fast kernels.
+  const std::string math_name = kernels::FastLinearActive() ? "fast" : "exact";
   const bool json = flags.GetBool("json");
   ThreadPool pool(static_cast<int>(threads));
   MOE_ASSIGN_OR_RETURN(LoadedModel model, LoadWholeModel(source, &pool));
@@ -124,6 +131,7 @@ absl::Status Offline(int argc, char** argv) {
     j["weights_gb"] = model.weights->matrix_bytes() / 1e9;
     j["threads"] = pool.num_threads();
     j["kernels"] = std::string(kernels::ActiveIsa());
+    j["math"] = math_name;
     j["batch"] = batch;
     j["prompt_len"] = prompt_len;
     j["gen_len"] = gen_len;
@@ -137,10 +145,10 @@ absl::Status Offline(int argc, char** argv) {
     std::printf("%s\n", j.dump().c_str());
     return absl::OkStatus();
   }
-  std::printf("model %s: %lld layers, %.3f GB of weights, %d threads, kernels %s\n", name.c_str(),
-              static_cast<long long>(model.config.num_hidden_layers),
+  std::printf("model %s: %lld layers, %.3f GB of weights, %d threads, kernels %s, math %s\n",
+              name.c_str(), static_cast<long long>(model.config.num_hidden_layers),
               model.weights->matrix_bytes() / 1e9, pool.num_threads(),
-              std::string(kernels::ActiveIsa()).c_str());
+              std::string(kernels::ActiveIsa()).c_str(), math_name.c_str());
   std::printf("memory read bandwidth (measured now): %.1f GB/s\n", bw);
   std::printf("%-28s %12s %12s %12s\n", "", "median", "min", "max");
   std::printf("%-28s %12.1f %12.1f %12.1f\n",

@@ -19,6 +19,100 @@ constexpr int kKeyTile = 32;
 constexpr int kQTile = 8;        // query vectors per micro tile
 constexpr int64_t kQBlock = 64;  // query vectors sharing one pass over the keys
 
+// The state of one AttentionBlock: Q, O: [nvp, d]; KT: [d, 32]; Pm: [nvp, 32]; mx, l,
+// alpha, vpos: [nvp] (see AttentionBlock).
+struct BlockState {
+  int64_t d;
+  const float* Q;
+  float* O;
+  const float* KT;
+  float* Pm;
+  float* mx;
+  float* l;
+  float* alpha;
+  const int64_t* vpos;
+};
+
+// Query vectors [vt, vt + QT) against the key tile at p0 (nk keys, transposed in KT; values
+// at vrow): scores, online softmax, P.V. Each vector's arithmetic is the same whatever QT is
+// (QT only sets how many share the loads), so results do not depend on it.
+template <int QT>
+void MicroTile(const BlockState& st, int64_t vt, int64_t p0, int64_t nk, const float* const* vrow) {
+  const int64_t d = st.d;
+  const float* Q = st.Q;
+  float* O = st.O;
+  const float* KT = st.KT;
+  float* Pm = st.Pm;
+  float* mx = st.mx;
+  float* l = st.l;
+  float* alpha = st.alpha;
+  const int64_t* vpos = st.vpos;
+  // Scores S[u][0:32] = Q[vt + u] . K[p0 + j].
+  __m512 s0[QT], s1[QT];
+  for (int u = 0; u < QT; ++u) {
+    s0[u] = _mm512_setzero_ps();
+    s1[u] = _mm512_setzero_ps();
+  }
+  const float* Qt = Q + vt * d;
+  for (int64_t c = 0; c < d; ++c) {
+    const __m512 k0 = _mm512_load_ps(KT + c * kKeyTile);
+    const __m512 k1 = _mm512_load_ps(KT + c * kKeyTile + 16);
+    for (int u = 0; u < QT; ++u) {
+      const __m512 b = _mm512_set1_ps(Qt[u * d + c]);
+      s0[u] = _mm512_fmadd_ps(b, k0, s0[u]);
+      s1[u] = _mm512_fmadd_ps(b, k1, s1[u]);
+    }
+  }
+  // Online softmax: causal mask, running max and sum, probabilities into Pm.
+  for (int u = 0; u < QT; ++u) {
+    const int64_t v = vt + u;
+    const int64_t visible = Min(vpos[v] - p0 + 1, nk);  // keys j < visible are allowed
+    if (visible <= 0) {
+      alpha[v] = 1.0f;
+      _mm512_store_ps(Pm + v * kKeyTile, _mm512_setzero_ps());
+      _mm512_store_ps(Pm + v * kKeyTile + 16, _mm512_setzero_ps());
+      continue;
+    }
+    const __mmask16 m0 = TailMask16(visible);
+    const __mmask16 m1 = TailMask16(visible > 16 ? visible - 16 : 0);
+    const __m512 smax = _mm512_max_ps(_mm512_mask_mov_ps(_mm512_set1_ps(-INFINITY), m0, s0[u]),
+                                      _mm512_mask_mov_ps(_mm512_set1_ps(-INFINITY), m1, s1[u]));
+    const float tile_max = _mm512_reduce_max_ps(smax);
+    const float m_new = tile_max > mx[v] ? tile_max : mx[v];
+    const __m512 mn = _mm512_set1_ps(m_new);
+    const __m512 e0 = _mm512_maskz_mov_ps(m0, Exp(_mm512_sub_ps(s0[u], mn)));
+    const __m512 e1 = _mm512_maskz_mov_ps(m1, Exp(_mm512_sub_ps(s1[u], mn)));
+    const float a = mx[v] == -INFINITY ? 0.0f : std::exp(mx[v] - m_new);
+    alpha[v] = a;
+    l[v] = l[v] * a + _mm512_reduce_add_ps(_mm512_add_ps(e0, e1));
+    mx[v] = m_new;
+    _mm512_store_ps(Pm + v * kKeyTile, e0);
+    _mm512_store_ps(Pm + v * kKeyTile + 16, e1);
+  }
+  // O[v] = O[v] * alpha[v] + sum_j P[v][j] * V[p0 + j], 32 dims at a time.
+  for (int64_t c = 0; c < d; c += 32) {
+    __m512 o0[QT], o1[QT];
+    for (int u = 0; u < QT; ++u) {
+      const __m512 a = _mm512_set1_ps(alpha[vt + u]);
+      o0[u] = _mm512_mul_ps(_mm512_load_ps(O + (vt + u) * d + c), a);
+      o1[u] = _mm512_mul_ps(_mm512_load_ps(O + (vt + u) * d + c + 16), a);
+    }
+    for (int64_t j = 0; j < nk; ++j) {
+      const __m512 v0 = _mm512_loadu_ps(vrow[j] + c);
+      const __m512 v1 = _mm512_loadu_ps(vrow[j] + c + 16);
+      for (int u = 0; u < QT; ++u) {
+        const __m512 b = _mm512_set1_ps(Pm[(vt + u) * kKeyTile + j]);
+        o0[u] = _mm512_fmadd_ps(b, v0, o0[u]);
+        o1[u] = _mm512_fmadd_ps(b, v1, o1[u]);
+      }
+    }
+    for (int u = 0; u < QT; ++u) {
+      _mm512_store_ps(O + (vt + u) * d + c, o0[u]);
+      _mm512_store_ps(O + (vt + u) * d + c + 16, o1[u]);
+    }
+  }
+}
+
 void AttentionBlock(const PagedKv& kv, const int32_t* block_table, int64_t start, const float* q,
                     int64_t num_q_heads, float scale, float* out, int64_t kh, int64_t t0,
                     int64_t t1, float* scratch) {
@@ -35,6 +129,7 @@ void AttentionBlock(const PagedKv& kv, const int32_t* block_table, int64_t start
   float* alpha = l + nvp;                                   // [nvp] rescale for this tile
   int64_t* vpos = reinterpret_cast<int64_t*>(alpha + nvp);  // [nvp] position (-1: padding)
 
+  const BlockState st{d, Q, O, KT, Pm, mx, l, alpha, vpos};
   const __m512 sc = _mm512_set1_ps(scale);
   for (int64_t v = 0; v < nvp; ++v) {
     const int64_t i = t0 + v / group;
@@ -101,73 +196,19 @@ void AttentionBlock(const PagedKv& kv, const int32_t* block_table, int64_t start
         for (int j = 0; j < 16; ++j) _mm512_store_ps(KT + (c + j) * kKeyTile + 16 * half, blk16[j]);
       }
     }
-    // First micro tile with a vector that sees key p0 (vectors are in token order).
+    // Micro tiles as wide as the block needs (decode: one token's group of query vectors,
+    // e.g. 2 for qwen3-0.6b, where 8 wide measured ~3x slower). First micro tile with a
+    // vector that sees key p0 (vectors are in token order).
+    const int qt = nv <= 2 ? 2 : nv <= 4 ? 4 : kQTile;
     int64_t vt0 = 0;
-    while (vt0 + kQTile <= nv && vpos[vt0 + kQTile - 1] < p0) vt0 += kQTile;
-    for (int64_t vt = vt0; vt < nv; vt += kQTile) {
-      // Scores S[u][0:32] = Q[vt + u] . K[p0 + j].
-      __m512 s0[kQTile], s1[kQTile];
-      for (int u = 0; u < kQTile; ++u) {
-        s0[u] = _mm512_setzero_ps();
-        s1[u] = _mm512_setzero_ps();
-      }
-      const float* Qt = Q + vt * d;
-      for (int64_t c = 0; c < d; ++c) {
-        const __m512 k0 = _mm512_load_ps(KT + c * kKeyTile);
-        const __m512 k1 = _mm512_load_ps(KT + c * kKeyTile + 16);
-        for (int u = 0; u < kQTile; ++u) {
-          const __m512 b = _mm512_set1_ps(Qt[u * d + c]);
-          s0[u] = _mm512_fmadd_ps(b, k0, s0[u]);
-          s1[u] = _mm512_fmadd_ps(b, k1, s1[u]);
-        }
-      }
-      // Online softmax: causal mask, running max and sum, probabilities into Pm.
-      for (int u = 0; u < kQTile; ++u) {
-        const int64_t v = vt + u;
-        const int64_t visible = Min(vpos[v] - p0 + 1, nk);  // keys j < visible are allowed
-        if (visible <= 0) {
-          alpha[v] = 1.0f;
-          _mm512_store_ps(Pm + v * kKeyTile, _mm512_setzero_ps());
-          _mm512_store_ps(Pm + v * kKeyTile + 16, _mm512_setzero_ps());
-          continue;
-        }
-        const __mmask16 m0 = TailMask16(visible);
-        const __mmask16 m1 = TailMask16(visible > 16 ? visible - 16 : 0);
-        const __m512 smax = _mm512_max_ps(_mm512_mask_mov_ps(_mm512_set1_ps(-INFINITY), m0, s0[u]),
-                                          _mm512_mask_mov_ps(_mm512_set1_ps(-INFINITY), m1, s1[u]));
-        const float tile_max = _mm512_reduce_max_ps(smax);
-        const float m_new = tile_max > mx[v] ? tile_max : mx[v];
-        const __m512 mn = _mm512_set1_ps(m_new);
-        const __m512 e0 = _mm512_maskz_mov_ps(m0, Exp(_mm512_sub_ps(s0[u], mn)));
-        const __m512 e1 = _mm512_maskz_mov_ps(m1, Exp(_mm512_sub_ps(s1[u], mn)));
-        const float a = mx[v] == -INFINITY ? 0.0f : std::exp(mx[v] - m_new);
-        alpha[v] = a;
-        l[v] = l[v] * a + _mm512_reduce_add_ps(_mm512_add_ps(e0, e1));
-        mx[v] = m_new;
-        _mm512_store_ps(Pm + v * kKeyTile, e0);
-        _mm512_store_ps(Pm + v * kKeyTile + 16, e1);
-      }
-      // O[v] = O[v] * alpha[v] + sum_j P[v][j] * V[p0 + j], 32 dims at a time.
-      for (int64_t c = 0; c < d; c += 32) {
-        __m512 o0[kQTile], o1[kQTile];
-        for (int u = 0; u < kQTile; ++u) {
-          const __m512 a = _mm512_set1_ps(alpha[vt + u]);
-          o0[u] = _mm512_mul_ps(_mm512_load_ps(O + (vt + u) * d + c), a);
-          o1[u] = _mm512_mul_ps(_mm512_load_ps(O + (vt + u) * d + c + 16), a);
-        }
-        for (int64_t j = 0; j < nk; ++j) {
-          const __m512 v0 = _mm512_loadu_ps(vrow[j] + c);
-          const __m512 v1 = _mm512_loadu_ps(vrow[j] + c + 16);
-          for (int u = 0; u < kQTile; ++u) {
-            const __m512 b = _mm512_set1_ps(Pm[(vt + u) * kKeyTile + j]);
-            o0[u] = _mm512_fmadd_ps(b, v0, o0[u]);
-            o1[u] = _mm512_fmadd_ps(b, v1, o1[u]);
-          }
-        }
-        for (int u = 0; u < kQTile; ++u) {
-          _mm512_store_ps(O + (vt + u) * d + c, o0[u]);
-          _mm512_store_ps(O + (vt + u) * d + c + 16, o1[u]);
-        }
+    while (vt0 + qt <= nv && vpos[vt0 + qt - 1] < p0) vt0 += qt;
+    for (int64_t vt = vt0; vt < nv; vt += qt) {
+      if (qt == 2) {
+        MicroTile<2>(st, vt, p0, nk, vrow);
+      } else if (qt == 4) {
+        MicroTile<4>(st, vt, p0, nk, vrow);
+      } else {
+        MicroTile<kQTile>(st, vt, p0, nk, vrow);
       }
     }
   }

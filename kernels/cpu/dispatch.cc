@@ -1,6 +1,7 @@
 // Routes the public kernels to the table chosen once at start-up and spreads the threaded ops
 // over the pool.
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -9,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "kernels/cpu/kernel_table.h"
 #include "kernels/cpu/reference.h"
 #include "kernels/kernels.h"
@@ -89,6 +91,24 @@ bool CpuHasAvx2() {
 #endif
 }
 
+bool CpuHasAvx512Bf16() {
+#if defined(MOE_KERNELS_HAVE_AVX512BF16)
+  __builtin_cpu_init();
+  return CpuHasAvx512() && __builtin_cpu_supports("avx512bf16");
+#else
+  return false;
+#endif
+}
+
+std::atomic<MathMode> g_math_mode{MathMode::kExact};
+
+// The fast Linear when kernels::Linear may use it: the CPU has it and the active table is
+// avx512 (MOE_KERNELS=avx2|scalar turns it off with the rest of AVX-512).
+LinearFn UsableFastLinear() {
+  static const LinearFn fn = ActiveKernelTable().isa == "avx512" ? FastLinearKernel() : nullptr;
+  return fn;
+}
+
 const KernelTable* Best() {
   if (auto* t = GetKernelTable("avx512")) return t;
   if (auto* t = GetKernelTable("avx2")) return t;
@@ -133,11 +153,41 @@ const KernelTable& ActiveKernelTable() {
 
 std::string_view ActiveIsa() { return ActiveKernelTable().isa; }
 
+LinearFn FastLinearKernel() {
+#if defined(MOE_KERNELS_HAVE_AVX512BF16)
+  if (CpuHasAvx512Bf16()) return Avx512Bf16Linear;
+#endif
+  return nullptr;
+}
+
+void SetMathMode(MathMode mode) { g_math_mode.store(mode, std::memory_order_relaxed); }
+
+MathMode GetMathMode() { return g_math_mode.load(std::memory_order_relaxed); }
+
+absl::StatusOr<MathMode> ParseMathMode(std::string_view name) {
+  if (name == "exact") return MathMode::kExact;
+  if (name == "fast") return MathMode::kFast;
+  return absl::InvalidArgumentError(
+      absl::StrCat("unknown math mode '", std::string(name), "' (choices: exact, fast)"));
+}
+
+std::string_view MathModeName(MathMode mode) { return mode == MathMode::kFast ? "fast" : "exact"; }
+
+bool FastLinearActive() {
+  return GetMathMode() == MathMode::kFast && UsableFastLinear() != nullptr;
+}
+
 void Linear(const float* x, int64_t T, const Matrix& w, float* y, ThreadPool* pool) {
   if (w.dtype != DType::kBF16 && w.dtype != DType::kF16 && w.dtype != DType::kF32) {
     std::fprintf(stderr, "moe::kernels::Linear: unsupported weight dtype %s\n",
                  std::string(DTypeName(w.dtype)).c_str());
     std::abort();
+  }
+  if (w.dtype == DType::kBF16 && GetMathMode() == MathMode::kFast) {
+    if (const LinearFn fast = UsableFastLinear()) {
+      fast(x, T, w, y, pool);
+      return;
+    }
   }
   ActiveKernelTable().linear(x, T, w, y, pool);
 }
@@ -254,8 +304,10 @@ double MeasureReadBandwidthGBs(ThreadPool* pool, int64_t bytes) {
   return best;
 }
 
-double MeasureFmaPeakGflops(ThreadPool* pool) {
-  const KernelTable& k = ActiveKernelTable();
+namespace {
+
+// Best of a few runs of burn(kIters) on every thread of `pool`, in GFLOP/s.
+double PeakGflops(ThreadPool* pool, int64_t (*burn)(int64_t iters, float* sink)) {
   const int threads = pool == nullptr ? 1 : pool->num_threads();
   constexpr int64_t kIters = 20'000'000;  // ~20 ms per thread at peak
   double best = 0.0;
@@ -264,9 +316,9 @@ double MeasureFmaPeakGflops(ThreadPool* pool) {
     std::vector<float> sink(threads, 0.0f);
     const auto t0 = std::chrono::steady_clock::now();
     if (threads == 1) {
-      flops[0] = k.fma_burn(kIters, &sink[0]);
+      flops[0] = burn(kIters, &sink[0]);
     } else {
-      pool->RunOnAll([&](int i) { flops[i] = k.fma_burn(kIters, &sink[i]); });
+      pool->RunOnAll([&](int i) { flops[i] = burn(kIters, &sink[i]); });
     }
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     int64_t total = 0;
@@ -274,6 +326,19 @@ double MeasureFmaPeakGflops(ThreadPool* pool) {
     best = std::max(best, static_cast<double>(total) / s / 1e9);
   }
   return best;
+}
+
+}  // namespace
+
+double MeasureFmaPeakGflops(ThreadPool* pool) {
+  return PeakGflops(pool, ActiveKernelTable().fma_burn);
+}
+
+double MeasureBf16DotPeakGflops(ThreadPool* pool) {
+#if defined(MOE_KERNELS_HAVE_AVX512BF16)
+  if (CpuHasAvx512Bf16()) return PeakGflops(pool, Avx512Bf16DotBurn);
+#endif
+  return 0.0;
 }
 
 }  // namespace moe::kernels

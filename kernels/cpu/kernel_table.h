@@ -1,6 +1,6 @@
-// The per-ISA table of kernel functions behind kernels/kernels.h (internal to kernels/ and its
-// tests). dispatch.cc picks one table at start-up; tests fetch each table the CPU supports and
-// hold it to the reference.
+// The per-ISA table of kernel functions behind kernels/kernels.h (internal to kernels/, its
+// tests and bench/kernels). dispatch.cc picks one table at start-up; tests fetch each table the CPU
+// supports and hold it to the reference.
 #pragma once
 
 #include <cstdint>
@@ -52,5 +52,20 @@ void ParallelRanges(ThreadPool* pool, int64_t n, int64_t grain,
 // Defined in avx512.cc / avx2.cc (compiled with their ISA flags); call only when supported.
 const KernelTable& Avx512KernelTable();
 const KernelTable& Avx2KernelTable();
+
+// The Linear of the fast math mode (MathMode::kFast, kernels.h): for BF16 weights, x rounded
+// to bf16 (round to nearest even) and multiplied with vdpbf16ps, fp32 sums; other dtypes go to
+// the exact avx512 Linear. Contract as
+// KernelTable::linear (bit-exact threading; an output depends only on its row and its token).
+using LinearFn = void (*)(const float* x, int64_t T, const Matrix& w, float* y, ThreadPool* pool);
+// Null when this CPU (or build) lacks AVX-512 with avx512_bf16. Tests and benchmarks fetch it
+// here; kernels::Linear uses it in fast mode when the active table is avx512.
+LinearFn FastLinearKernel();
+
+// Defined in avx512_bf16_*.cc (compiled with the AVX-512 + BF16 flags); call only when
+// FastLinearKernel() is not null.
+void Avx512Bf16Linear(const float* x, int64_t T, const Matrix& w, float* y, ThreadPool* pool);
+// Runs `iters` rounds of 12 independent vdpbf16ps (64 flops each); returns the flops done.
+int64_t Avx512Bf16DotBurn(int64_t iters, float* sink);
 
 }  // namespace moe::kernels
