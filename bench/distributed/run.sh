@@ -46,7 +46,7 @@ run_layout() {  # NAME NP FLAGS...
   local tps
   tps=$(/usr/bin/python3 -c 'import json,sys; print("%.2f" % json.load(open(sys.argv[1]))["output_throughput"])' "$work/$name.json" 2>/dev/null || echo "?")
   echo "## $name: $tps output tok/s (concurrency 1, ${out_len}-token outputs)"
-  grep -E "moe-serve: rank|steps over|ready in" "$work/$name.log" | sed 's/^moe-serve: /  /'
+  grep -E "moe-serve: rank|steps over|ready in|weights loaded" "$work/$name.log" | sed 's/^moe-serve: /  /'
 }
 
 echo "model: ${model[*]}, $threads thread(s) per worker, $(nproc) cores"
