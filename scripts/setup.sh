@@ -22,7 +22,7 @@ PACKAGES=(
   libopenmpi-dev openmpi-bin libgtest-dev libgmock-dev libpcre2-dev nlohmann-json3-dev
   libcpp-httplib-dev prometheus-cpp-dev libssl-dev zlib1g-dev libbrotli-dev
   python3 python3-grpcio python3-protobuf
-  iproute2 openssh-server openssh-client
+  iproute2 openssh-server openssh-client shellcheck
 )
 
 deps() {
