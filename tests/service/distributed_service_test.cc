@@ -21,7 +21,10 @@ using testing::ServerProcess;
 const std::string kMoe = std::string(MOE_TEST_DATA_DIR) + "/models/tiny-qwen3-moe";
 
 std::unique_ptr<ServerProcess> StartJob(int np, std::vector<std::string> args) {
-  args.insert(args.end(), {"--threads", "1", "--block-size", "4", "--kv-blocks", "256"});
+  // Exact math: layouts change summation orders (EP) and batch shapes (PP plans in flight),
+  // which fast math's bf16 rounding can turn into different tokens (README).
+  args.insert(args.end(),
+              {"--threads", "1", "--block-size", "4", "--kv-blocks", "256", "--math", "exact"});
   auto s = ServerProcess::StartUnder(testing::MpirunCommand(np), args, 120);
   EXPECT_TRUE(s.ok()) << s.status();
   return s.ok() ? *std::move(s) : nullptr;
@@ -65,7 +68,8 @@ TEST(DistributedServiceTest, LayoutsGiveTheSingleProcessAnswers) {
   if (!testing::MpirunAvailable()) GTEST_SKIP() << "mpirun is not installed";
   std::vector<v1::GenerateRequest> reqs = Mix(8, kMoe);
   for (auto& r : reqs) r.mutable_sampling()->set_logprobs(5);
-  auto single = ServerProcess::Start({"--model", kMoe, "--threads", "1", "--block-size", "4"});
+  auto single = ServerProcess::Start(
+      {"--model", kMoe, "--threads", "1", "--block-size", "4", "--math", "exact"});
   ASSERT_TRUE(single.ok()) << single.status();
   const std::vector<Output> want = RunConcurrently(**single, reqs);
   auto golden = testing::LoadGolden(kMoe);
@@ -110,7 +114,7 @@ TEST(DistributedServiceTest, RandomModelWithTheRealTokenizer) {
   }
   const std::vector<std::string> model = {"--model", demo, "--random-weights"};
   std::vector<std::string> args = model;
-  args.insert(args.end(), {"--threads", "1", "--block-size", "4"});
+  args.insert(args.end(), {"--threads", "1", "--block-size", "4", "--math", "exact"});
   auto single = ServerProcess::Start(args);
   ASSERT_TRUE(single.ok()) << single.status();
   const std::vector<Output> want = RunConcurrently(**single, reqs);

@@ -70,7 +70,9 @@ generate_all() {
   for j in "${jobs[@]}"; do wait "$j" || return 1; done
 }
 
-common=(--model "$model" --threads 1 --block-size 4 --kv-blocks 256 --http-port -1)
+# Exact math: the answers of every layout are those of one process (fast math is not
+# batch- or layout-invariant: README).
+common=(--model "$model" --threads 1 --block-size 4 --kv-blocks 256 --http-port -1 --math exact)
 
 # 1. The reference: one process.
 "$serve" "${common[@]}" --grpc-port 0 --port-file "$work/single.port" >"$work/single.log" 2>&1 &
