@@ -17,6 +17,7 @@ int DTypeSize(DType t) {
     case DType::kI8:
     case DType::kU8:
     case DType::kBool:
+    case DType::kQ8:
       return 1;
   }
   return 0;
@@ -44,6 +45,8 @@ const char* DTypeName(DType t) {
       return "BOOL";
     case DType::kF64:
       return "F64";
+    case DType::kQ8:
+      return "Q8";
   }
   return "?";
 }

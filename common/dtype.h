@@ -8,13 +8,16 @@
 
 namespace moe {
 
-enum class DType : uint8_t { kF32, kF16, kBF16, kI64, kI32, kI16, kI8, kU8, kBool, kF64 };
+// kQ8 is not a checkpoint dtype: it marks weight matrices quantized to int8 at load, with one
+// bf16 scale per block of 32 along a row (the layout is in kernels/kernels.h, Q8 section).
+enum class DType : uint8_t { kF32, kF16, kBF16, kI64, kI32, kI16, kI8, kU8, kBool, kF64, kQ8 };
 
-// Bytes per element.
+// Bytes per element (kQ8: 1, the int8 value; its scales are counted apart).
 int DTypeSize(DType t);
 // Safetensors spelling: "F32", "BF16", ...
 const char* DTypeName(DType t);
-// Parses a safetensors dtype string; false when unknown.
+// Parses a safetensors dtype string; false when unknown (also for "Q8", not a safetensors
+// dtype).
 bool ParseDType(std::string_view name, DType* out);
 
 // bf16 is the upper half of an IEEE f32: widening is exact.

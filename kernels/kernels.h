@@ -21,18 +21,21 @@ struct Matrix {
   DType dtype = DType::kBF16;
   int64_t rows = 0;
   int64_t cols = 0;
+  // DType::kQ8 only: the bf16 scales, [rows, Q8Blocks(cols)] (see "Int8 weights" below).
+  const void* scales = nullptr;
 };
 
 // The paged KV cache of one layer: k and v are [num_blocks, block_size, num_kv_heads, head_dim]
-// fp32. A sequence's position p lives in block block_table[p / block_size], slot
-// p % block_size.
+// of `dtype` (kF32, or kBF16: half the memory and traffic; see KvWrite and PagedAttention). A
+// sequence's position p lives in block block_table[p / block_size], slot p % block_size.
 struct PagedKv {
-  float* k = nullptr;
-  float* v = nullptr;
+  void* k = nullptr;
+  void* v = nullptr;
   int64_t num_blocks = 0;
   int64_t block_size = 0;
   int64_t num_kv_heads = 0;
   int64_t head_dim = 0;
+  DType dtype = DType::kF32;  // kF32 or kBF16
 };
 
 // The arithmetic of Linear, process-wide:
@@ -48,6 +51,9 @@ struct PagedKv {
 // tokens of the call within the GEMV or the GEMM path, nor on threads).
 enum class MathMode { kExact, kFast };
 
+// Int8 weights (DType::kQ8) do not follow the mode: their Linear always quantizes x (see
+// "Int8 weights" below).
+//
 // Sets the mode. Call once at start-up, before any kernel runs (like the ISA choice); not
 // meant to change while other threads run kernels.
 void SetMathMode(MathMode mode);
@@ -58,6 +64,11 @@ std::string_view MathModeName(MathMode mode);
 // Whether Linear on BF16 weights actually runs the fast kernels now (mode kFast, and the CPU
 // and active ISA have them).
 bool FastLinearActive();
+
+// The KV cache dtype for a math mode: kBF16 when `mode` is kFast and the fast kernels run
+// here (FastLinearActive() would be true in that mode), else kF32. The exact mode always keeps
+// fp32 KV.
+DType KvDTypeFor(MathMode mode);
 
 // y[t, r] = sum_c x[t, c] * w[r, c]. x: [T, w.cols], y: [T, w.rows] (overwritten).
 // Splits the rows of w over the pool; reads each weight once for all T rows of x. The
@@ -79,13 +90,18 @@ void SiluMul(const float* gate, const float* up, float* out, int64_t n);
 void EmbeddingGather(const Matrix& table, const int32_t* ids, int64_t T, float* out);
 
 // Writes the keys and values of positions [start, start + n) of one sequence into its blocks.
-// k, v: [n, num_kv_heads, head_dim].
+// k, v: [n, num_kv_heads, head_dim]. A kBF16 cache stores them rounded to bf16 (round to
+// nearest even).
 void KvWrite(const PagedKv& kv, const int32_t* block_table, int64_t start, int64_t n,
              const float* k, const float* v);
 
 // Causal attention of n query tokens at positions [start, start + n) of one sequence over its
 // cached positions [0, start + n) (KvWrite them first). q, out: [n, num_q_heads, head_dim].
 // GQA: query head h reads kv head h / (num_q_heads / num_kv_heads). Scores scaled by `scale`.
+// fp32 cache: fp32 arithmetic throughout. kBF16 cache: the score of q and key k is
+// sum_c bf16(q[c]) * k[c] (q rounded to nearest even, fp32 sums), values widened to fp32; the
+// softmax and the weighted sum of values in fp32. Either way a query token's output depends
+// only on its own query and its sequence's cache (not on the other tokens of the call).
 void PagedAttention(const PagedKv& kv, const int32_t* block_table, int64_t start, int64_t n,
                     const float* q, int64_t num_q_heads, float scale, float* out);
 
@@ -120,5 +136,46 @@ double MeasureFmaPeakGflops(ThreadPool* pool);
 // every thread of `pool`, as MeasureFmaPeakGflops; 0 when the CPU lacks avx512_bf16. The
 // roofline for the fast-mode prefill Linear.
 double MeasureBf16DotPeakGflops(ThreadPool* pool);
+
+// ---------------------------------------------------------------------------------------------
+// Int8 weights (DType::kQ8), quantized at load from BF16 / F16 / F32 (QuantizeQ8).
+//
+// Each row is cut into blocks of 32 along K (cols rounded up to Kp = Q8RowBytes(cols), the
+// padding zero). Block b of row r has a scale d = bf16(max |w| / 127) and values
+// q = round(w / d) in [-127, 127] (round to nearest even, against the stored bf16 scale, so
+// the scale's own rounding costs nothing): w ~ d * q, error <= d / 2.
+//   scales: [rows, Q8Blocks(cols)] bf16.
+//   data:   [rows, Kp] bytes, q + 128 (offset binary: 1..255), the blocks of a row interleaved
+//           per "superblock" of 16 blocks (512 values; the last may hold fewer, nbs): chunk i
+//           (i = 0..7, 4 * nbs bytes at i * 4 * nbs) holds, in its 32-bit word j, values
+//           4i..4i+3 of block j. So one 64-byte vector holds 4 values of each of 16 blocks, and
+//           8 vectors sum whole blocks in 32-bit lanes (vpdpbusd), one scale per lane.
+// Linear on kQ8 weights quantizes each token of x per block of 32 (scale max |x| / 127,
+// values round(x / scale) in [-127, 127]) and sums per block exactly in int32:
+//   y[t, r] = sum_b (dw[r, b] * dx[t, b]) * sum_{k in b} qw[r, k] * qx[t, k]   (fp32 outer sum)
+// Relative error per output ~ 2^-8 of sum |x w| from each operand's rounding (see
+// tests/kernels/int8_linear_test.cc). Results do not depend on the other tokens of the call
+// within the GEMV (T < 32) or GEMM path, nor on threads.
+
+// Kp: cols rounded up to a multiple of 32 (bytes per row of data).
+inline int64_t Q8RowBytes(int64_t cols) { return (cols + 31) / 32 * 32; }
+// Scales per row.
+inline int64_t Q8Blocks(int64_t cols) { return (cols + 31) / 32; }
+
+// Quantizes src (BF16, F16 or F32) into q ([rows, Q8RowBytes(cols)] bytes) and scales
+// ([rows, Q8Blocks(cols)] bf16), rows spread over `pool` (may be null). Returns the kQ8 Matrix
+// viewing q and scales (the caller owns them and keeps them alive).
+Matrix QuantizeQ8(const Matrix& src, uint8_t* q, uint16_t* scales, ThreadPool* pool);
+
+// Bytes Linear streams for w: rows * cols * DTypeSize, or for kQ8 its values and scales.
+int64_t MatrixBytes(const Matrix& w);
+
+// Whether Linear on kQ8 weights runs the AVX-512 VNNI kernels (the CPU has avx512_vnni and the
+// active ISA is avx512); otherwise it runs the scalar reference (slow, for tests).
+bool Int8LinearActive();
+
+// Peak int8 dot-product throughput (vpdpbusd: 64 multiply-adds = 128 ops) in GOP/s on every
+// thread of `pool`, as MeasureFmaPeakGflops; 0 without avx512_vnni. Roofline of the int8 GEMM.
+double MeasureInt8DotPeakGops(ThreadPool* pool);
 
 }  // namespace moe::kernels

@@ -39,6 +39,8 @@ class ModelWeights::Source {
                                                  int64_t cols) = 0;
   // A [n] norm weight widened to fp32.
   virtual absl::StatusOr<std::vector<float>> Vector(const std::string& name, int64_t n) = 0;
+  // The matrix last returned by Matrix() is no longer needed (converted): free it if owned.
+  virtual void Release(const kernels::Matrix& m) {}
 };
 
 namespace {
@@ -101,6 +103,10 @@ class RandomSource : public ModelWeights::Source {
     return kernels::Matrix{buf.data(), DType::kBF16, rows, cols};
   }
 
+  void Release(const kernels::Matrix& m) override {
+    if (!owned_->empty() && owned_->back().data() == m.data) owned_->pop_back();
+  }
+
   absl::StatusOr<std::vector<float>> Vector(const std::string& name, int64_t n) override {
     std::vector<uint16_t> h(static_cast<size_t>(n));
     FillRandomNormBf16(h.data(), n, TensorSeed(seed_, name));
@@ -115,26 +121,75 @@ class RandomSource : public ModelWeights::Source {
   std::vector<std::vector<uint16_t>>* owned_;
 };
 
-int64_t MatrixBytes(const kernels::Matrix& m) {
-  return m.data == nullptr ? 0 : m.rows * m.cols * DTypeSize(m.dtype);
+}  // namespace
+
+absl::StatusOr<WeightFormat> ParseWeightFormat(std::string_view name) {
+  if (name.empty() || name == "checkpoint") return WeightFormat::kCheckpoint;
+  if (name == "bf16") return WeightFormat::kBf16;
+  if (name == "int8") return WeightFormat::kInt8;
+  return absl::InvalidArgumentError(
+      absl::StrCat("unknown weight format '", std::string(name), "' (choices: bf16, int8)"));
 }
 
-}  // namespace
+std::string_view WeightFormatName(WeightFormat format) {
+  switch (format) {
+    case WeightFormat::kBf16:
+      return "bf16";
+    case WeightFormat::kInt8:
+      return "int8";
+    default:
+      return "checkpoint";
+  }
+}
+
+uint8_t* ModelWeights::Allocate(int64_t bytes) {
+  converted_.emplace_back(new uint8_t[static_cast<size_t>(bytes) + 64]);
+  uint8_t* p = converted_.back().get();
+  return p + (64 - reinterpret_cast<uintptr_t>(p) % 64) % 64;
+}
+
+absl::StatusOr<kernels::Matrix> ModelWeights::Convert(const kernels::Matrix& m, Role role,
+                                                      Source* release) {
+  if (weight_format_ == WeightFormat::kInt8 && role == Role::kLinear) {
+    uint8_t* q = Allocate(m.rows * kernels::Q8RowBytes(m.cols));
+    auto* scales = reinterpret_cast<uint16_t*>(Allocate(m.rows * kernels::Q8Blocks(m.cols) * 2));
+    const kernels::Matrix out = kernels::QuantizeQ8(m, q, scales, pool_);
+    if (release != nullptr) release->Release(m);
+    return out;
+  }
+  if (weight_format_ != WeightFormat::kBf16 || m.dtype == DType::kBF16) return m;
+  // kBf16: F16 / F32 to bf16.
+  auto* h = reinterpret_cast<uint16_t*>(Allocate(m.rows * m.cols * 2));
+  for (int64_t i = 0; i < m.rows * m.cols; ++i) {
+    float f;
+    if (m.dtype == DType::kF16) {
+      uint16_t v;
+      std::memcpy(&v, static_cast<const uint8_t*>(m.data) + 2 * i, 2);
+      f = F16ToF32(v);
+    } else {
+      std::memcpy(&f, static_cast<const uint8_t*>(m.data) + 4 * i, 4);
+    }
+    h[i] = F32ToBf16(f);
+  }
+  return kernels::Matrix{h, DType::kBF16, m.rows, m.cols};
+}
 
 absl::Status ModelWeights::Build(Source& src) {
   const ModelConfig& c = config_;
   const int64_t H = c.hidden_size, D = c.head_dim;
   const int64_t q_rows = c.num_attention_heads * D, kv_rows = c.num_key_value_heads * D;
   matrix_bytes_ = 0;
-  auto matrix = [&](const std::string& name, int64_t rows, int64_t cols,
-                    kernels::Matrix* out) -> absl::Status {
-    MOE_ASSIGN_OR_RETURN(*out, src.Matrix(name, rows, cols));
-    matrix_bytes_ += MatrixBytes(*out);
+  auto matrix = [&](const std::string& name, int64_t rows, int64_t cols, kernels::Matrix* out,
+                    Role role = Role::kLinear) -> absl::Status {
+    MOE_ASSIGN_OR_RETURN(kernels::Matrix m, src.Matrix(name, rows, cols));
+    MOE_ASSIGN_OR_RETURN(*out, Convert(m, role, &src));
+    matrix_bytes_ += kernels::MatrixBytes(*out);
     return absl::OkStatus();
   };
 
   if (spec_.has_embedding()) {
-    MOE_RETURN_IF_ERROR(matrix("model.embed_tokens.weight", c.vocab_size, H, &embedding_));
+    MOE_RETURN_IF_ERROR(
+        matrix("model.embed_tokens.weight", c.vocab_size, H, &embedding_, Role::kEmbedding));
   }
   for (int64_t l = spec_.layer_begin; l < spec_.layer_end; ++l) {
     LayerWeights lw;
@@ -150,7 +205,8 @@ absl::Status ModelWeights::Build(Source& src) {
     lw.is_moe = c.IsMoeLayer(l);
     if (lw.is_moe) {
       const int64_t MI = c.moe_intermediate_size;
-      MOE_RETURN_IF_ERROR(matrix(p + "mlp.gate.weight", c.num_experts, H, &lw.router));
+      MOE_RETURN_IF_ERROR(
+          matrix(p + "mlp.gate.weight", c.num_experts, H, &lw.router, Role::kRouter));
       lw.experts.resize(static_cast<size_t>(c.num_experts));
       for (int64_t e = 0; e < c.num_experts; ++e) {
         if (!spec_.OwnsExpert(e)) continue;
@@ -171,8 +227,11 @@ absl::Status ModelWeights::Build(Source& src) {
   if (spec_.has_head(c)) {
     MOE_ASSIGN_OR_RETURN(final_norm_, src.Vector("model.norm.weight", H));
     if (c.tie_word_embeddings) {
-      if (spec_.has_embedding()) {
-        lm_head_ = embedding_;  // same memory: count it once
+      if (spec_.has_embedding() && weight_format_ != WeightFormat::kInt8) {
+        lm_head_ = embedding_;             // same memory: count it once
+      } else if (spec_.has_embedding()) {  // an int8 copy of the (kept) embedding table
+        MOE_ASSIGN_OR_RETURN(lm_head_, Convert(embedding_, Role::kLinear, nullptr));
+        matrix_bytes_ += kernels::MatrixBytes(lm_head_);
       } else {
         MOE_RETURN_IF_ERROR(matrix("model.embed_tokens.weight", c.vocab_size, H, &lm_head_));
       }
@@ -184,27 +243,34 @@ absl::Status ModelWeights::Build(Source& src) {
 }
 
 absl::StatusOr<std::unique_ptr<ModelWeights>> ModelWeights::Load(
-    std::shared_ptr<const Checkpoint> ckpt, const ModelConfig& config, const ShardSpec& spec) {
+    std::shared_ptr<const Checkpoint> ckpt, const ModelConfig& config, const ShardSpec& spec,
+    const LoadOptions& options) {
   MOE_RETURN_IF_ERROR(spec.Validate(config));
   std::unique_ptr<ModelWeights> w(new ModelWeights());
   w->config_ = config;
   w->spec_ = spec;
+  w->weight_format_ = options.weight_format;
+  w->pool_ = options.pool;
   w->checkpoint_ = std::move(ckpt);
   CheckpointSource src(*w->checkpoint_);
   MOE_RETURN_IF_ERROR(w->Build(src));
+  w->pool_ = nullptr;
   return w;
 }
 
 absl::StatusOr<std::unique_ptr<ModelWeights>> ModelWeights::Random(const ModelConfig& config,
                                                                    const ShardSpec& spec,
-                                                                   uint64_t seed,
-                                                                   ThreadPool* pool) {
+                                                                   uint64_t seed, ThreadPool* pool,
+                                                                   WeightFormat weight_format) {
   MOE_RETURN_IF_ERROR(spec.Validate(config));
   std::unique_ptr<ModelWeights> w(new ModelWeights());
   w->config_ = config;
   w->spec_ = spec;
+  w->weight_format_ = weight_format;
+  w->pool_ = pool;
   RandomSource src(seed, pool, &w->owned_);
   MOE_RETURN_IF_ERROR(w->Build(src));
+  w->pool_ = nullptr;
   return w;
 }
 

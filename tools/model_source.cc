@@ -17,6 +17,7 @@ absl::StatusOr<ModelSource> ModelSourceFromFlags(const Flags& flags) {
   source.random_weights = flags.GetBool("random-weights");
   MOE_ASSIGN_OR_RETURN(int64_t weight_seed, flags.GetInt("weight-seed", 0));
   source.weight_seed = static_cast<uint64_t>(weight_seed);
+  MOE_ASSIGN_OR_RETURN(source.weights, ParseWeightFormat(flags.GetString("weights")));
   return source;
 }
 
@@ -35,10 +36,13 @@ absl::StatusOr<std::unique_ptr<ModelWeights>> LoadShard(const ModelSource& sourc
                                                         const ModelConfig& config,
                                                         const ShardSpec& spec, ThreadPool* pool) {
   if (!source.like.empty() || source.random_weights) {
-    return ModelWeights::Random(config, spec, source.weight_seed, pool);
+    return ModelWeights::Random(config, spec, source.weight_seed, pool, source.weights);
   }
   MOE_ASSIGN_OR_RETURN(std::unique_ptr<Checkpoint> ckpt, Checkpoint::Open(source.model_dir));
-  return ModelWeights::Load(std::move(ckpt), config, spec);
+  LoadOptions options;
+  options.weight_format = source.weights;
+  options.pool = pool;
+  return ModelWeights::Load(std::move(ckpt), config, spec, options);
 }
 
 absl::StatusOr<LoadedModel> LoadWholeModel(const ModelSource& source, ThreadPool* pool) {

@@ -19,6 +19,8 @@ struct ModelSource {
   int64_t layers_override = 0;  // --layers N with --like
   bool random_weights = false;  // --random-weights
   uint64_t weight_seed = 0;
+  // --weights bf16|int8: convert or quantize the matrices at load (default: as stored).
+  WeightFormat weights = WeightFormat::kCheckpoint;
 };
 
 struct LoadedModel {
@@ -29,7 +31,8 @@ struct LoadedModel {
 
 class Flags;
 
-// Reads --model, --like, --layers, --random-weights and --weight-seed.
+// Reads --model, --like, --layers, --random-weights, --weight-seed and --weights (each tool
+// lists the flag names it accepts in its Flags::Parse).
 absl::StatusOr<ModelSource> ModelSourceFromFlags(const Flags& flags);
 
 // The model's config alone (nothing else is read): to check a layout before loading.

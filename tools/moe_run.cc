@@ -37,6 +37,10 @@ model:
   --math exact|fast      Linear arithmetic: fast rounds activations to bf16 for bf16 weights
                          on CPUs with AVX-512 BF16 (batched decode, prefill); exact keeps
                          fp32 activations (default fast)
+  --weights bf16|int8    convert the weight matrices at load: int8 quantizes them (a bf16
+                         scale per block of 32; activations quantized per token inside
+                         Linear; AVX-512 VNNI): ~half the bytes of bf16, faster decode, each
+                         Linear ~0.6% (RMS) off (default: as stored in the checkpoint)
 distributed (under mpirun -np 1+P*E; the same output as one process):
   --pp P --ep E          pipeline stages, expert-parallel ranks per stage
   --layer-split A,B,...  layers per stage (default: even)
@@ -96,6 +100,7 @@ absl::Status Run(int argc, char** argv) {
                                                   "max-batch-tokens",
                                                   "weight-seed",
                                                   "math",
+                                                  "weights",
                                                   "pp",
                                                   "ep",
                                                   "layer-split",

@@ -54,6 +54,8 @@ Model:
   --max-model-len N        prompt + output tokens per sequence (default: the model's context)
   --threads N              compute threads per worker (default: all cores)
   --math exact|fast        fp32 math, or bf16 activations in the matrix products (default fast)
+  --weights bf16|int8      convert the weight matrices at load; int8: quantized in blocks of 32
+                           with a scale each, VNNI kernels (default: as stored)
 Distributed (under mpirun; rank 0 is the coordinator, ranks 1..P*E the workers):
   --pp P                   pipeline stages: contiguous layer ranges (default 1)
   --ep E                   expert-parallel ranks per stage: each MoE layer's experts split E ways
@@ -212,7 +214,8 @@ absl::Status Serve(int argc, char** argv) {
                                                   "layer-split",
                                                   "expert-map",
                                                   "step-timeout",
-                                                  "math"},
+                                                  "math",
+                                                  "weights"},
                                                  {"random-weights", "no-prefix-caching", "help"}));
   if (flags.GetBool("help")) {
     std::fputs(kUsage, stdout);

@@ -1,11 +1,13 @@
 // moe-bench-kernels: throughput of the CPU kernels against rooflines measured in the same run.
 //
-//   moe-bench-kernels [--threads N] [--reps R] [--quick] [--only gemv|gemm|attn|fast]
+//   moe-bench-kernels [--threads N] [--reps R] [--quick] [--only gemv|gemm|attn|fast|int8]
 //
 // Rooflines: streaming read bandwidth (MeasureReadBandwidthGBs) for decode Linear (GEMV:
 // weight bytes / time) and the FMA peak (MeasureFmaPeakGflops) for prefill Linear (GEMM) and
 // attention; the fast math mode's Linear (bf16 dot products) against the vdpbf16ps peak
-// (MeasureBf16DotPeakGflops) and the read bandwidth, beside the exact one. Each row is the best of
+// (MeasureBf16DotPeakGflops) and the read bandwidth, beside the exact one; the int8 weights'
+// Linear (vpdpbusd) against the int8 dot peak (MeasureInt8DotPeakGops) and the read bandwidth
+// (bytes: int8 values + bf16 scales), beside the fast bf16 one. Each row is the best of
 // R runs (median in brackets): the machine is shared, so the best run is the closest to what the
 // kernel can do. GEMV matrices are cycled through enough copies to exceed the last-level cache, so
 // every call reads its weights from memory.
@@ -33,7 +35,7 @@ struct Options {
   int threads = 1;
   int reps = 7;
   bool quick = false;
-  std::string only;  // "gemv", "gemm", "attn" or "fast": run one section
+  std::string only;  // "gemv", "gemm", "attn", "fast" or "int8": run one section
 };
 
 struct Timing {
@@ -243,41 +245,149 @@ void BenchFast(const Options& o, ThreadPool* pool, double dot_peak) {
   }
 }
 
-void BenchAttention(const Options& o, ThreadPool* pool, double peak, double bw) {
-  // Qwen3-30B-A3B attention: 32 query heads, 4 kv heads, head_dim 128; block size 16.
-  const int64_t hq = 32, kvh = 4, d = 128, bs = 16;
-  std::printf("\nPagedAttention (hq %ld, kv heads %ld, head_dim %ld, block %ld)\n",
-              static_cast<long>(hq), static_cast<long>(kvh), static_cast<long>(d),
-              static_cast<long>(bs));
-  std::printf("%-28s %10s %9s %8s %9s\n", "case", "ms/call", "GFLOP/s", "%peak", "GB/s(KV)");
-  std::vector<std::pair<int64_t, int64_t>> cases = {{0, 128}, {0, 512}, {0, 2048}, {4095, 1}};
-  if (o.quick) cases = {{0, 128}, {4095, 1}};
-  const int64_t max_len = 4096, nb = max_len / bs, width = kvh * d;
-  std::vector<float> kbuf = RandomFloats(nb * bs * width, 3),
-                     vbuf = RandomFloats(nb * bs * width, 4);
-  const PagedKv kv{kbuf.data(), vbuf.data(), nb, bs, kvh, d};
-  std::vector<int32_t> bt(nb);
-  for (int64_t i = 0; i < nb; ++i) bt[i] = static_cast<int32_t>((i * 7) % nb);  // scattered
-  for (auto [start, n] : cases) {
-    const std::vector<float> q = RandomFloats(n * hq * d, 5);
-    std::vector<float> out(n * hq * d);
-    const int reps = n >= 2048 ? std::max(1, o.reps / 3) : o.reps;
-    const Timing t = Time(reps, [&](int) {
-      PagedAttention(kv, bt.data(), start, n, q.data(), hq, 0.088f, out.data(), pool);
-      return -1.0;
-    });
-    // QK and PV: 2 flops per multiply-add, over every visible (query, key) pair per head.
-    double pairs = 0.0;
-    for (int64_t i = 0; i < n; ++i) pairs += static_cast<double>(start + i + 1);
-    const double flops = 4.0 * d * hq * pairs;
-    const double kv_bytes = 2.0 * (start + n) * width * 4;
-    char name[64];
-    std::snprintf(name, sizeof(name), "%s %ld tok @ %ld", n == 1 ? "decode" : "prefill",
-                  static_cast<long>(n), static_cast<long>(start));
-    std::printf("%-28s %10.3f %9.1f %7.1f%% %9.1f\n", name, t.best_s * 1e3, flops / t.best_s / 1e9,
-                100.0 * flops / t.best_s / 1e9 / peak, kv_bytes / t.best_s / 1e9);
+// kQ8 copies of a MatrixSet (quantized once), cycled per call like MatrixSet.
+struct Q8Set {
+  std::vector<std::vector<uint8_t>> q;
+  std::vector<std::vector<uint16_t>> scales;
+  std::vector<Matrix> m;
+};
+
+Q8Set Quantize(const MatrixSet& src, ThreadPool* pool) {
+  Q8Set s;
+  for (const Matrix& m : src.m) {
+    s.q.emplace_back(m.rows * Q8RowBytes(m.cols) + 64);
+    s.scales.emplace_back(m.rows * Q8Blocks(m.cols));
+    uint8_t* q = s.q.back().data();
+    q += (64 - reinterpret_cast<uintptr_t>(q) % 64) % 64;
+    s.m.push_back(QuantizeQ8(m, q, s.scales.back().data(), pool));
   }
-  (void)bw;
+  return s;
+}
+
+// The int8 weights' Linear (Int8LinearKernel) beside the fast bf16 one on qwen3-0.6b's and
+// qwen3-30b-a3b's matrices, T = 1 .. 128: weight GB/s (int8 values + scales) against read
+// probes interleaved with the runs, and GOP/s against the vpdpbusd peak.
+void BenchInt8(const Options& o, ThreadPool* pool, double int8_peak) {
+  const LinearFn int8 = Int8LinearKernel();
+  if (int8 == nullptr) {
+    std::printf("\nInt8 Linear: this CPU lacks avx512_vnni (kQ8 weights run the reference)\n");
+    return;
+  }
+  const LinearFn bf16 =
+      FastLinearKernel() != nullptr ? FastLinearKernel() : ActiveKernelTable().linear;
+  const int64_t probe_n = int64_t{64} << 20;  // floats
+  std::vector<float> probe(probe_n, 1.0f);
+  std::printf(
+      "\nInt8 Linear (kQ8 weights, x quantized per token, vpdpbusd) vs bf16 %s; roofline %.1f "
+      "GOP/s (vpdpbusd, measured);\n%%bw: int8 bytes (values + scales) against read probes "
+      "interleaved with the row's runs\n",
+      FastLinearKernel() != nullptr ? "fast" : "exact", int8_peak);
+  std::printf("%-24s %4s %10s %10s %9s %7s %8s %7s %7s %8s\n", "matrix [N x K]", "T", "bf16 us",
+              "int8 us", "GOP/s", "%peak", "GB/s", "%bw", "(med)", "speedup");
+  struct Shape {
+    const char* name;
+    int64_t rows, cols;
+    int copies;  // for T <= 32 (bigger than the last-level cache)
+  };
+  std::vector<Shape> shapes = {
+      {"3072 x 1024 (gate/up)", 3072, 1024, 32}, {"1024 x 3072 (down)", 1024, 3072, 32},
+      {"2048 x 1024 (q)", 2048, 1024, 48},       {"768 x 2048 (expert)", 768, 2048, 64},
+      {"151936 x 1024 (head)", 151936, 1024, 1},
+  };
+  std::vector<int64_t> ts = {1, 2, 4, 8, 16, 32, 64, 128};
+  if (o.quick) ts = {1};
+  for (const Shape& s : shapes) {
+    for (int64_t T : ts) {
+      if (s.copies == 1 && T > 1) continue;
+      const int copies = T <= 32 ? s.copies : std::max(1, s.copies / 4);
+      const MatrixSet set = MakeSet(s.rows, s.cols, DType::kBF16, copies);
+      const Q8Set qset = Quantize(set, pool);
+      const std::vector<float> x = RandomFloats(T * s.cols, 1);  // [T, cols]
+      std::vector<float> y(T * s.rows);                          // [T, rows]
+      double probe_best = 0.0;
+      auto run = [&](LinearFn fn, const std::vector<Matrix>& ms) {
+        return Time(o.reps, [&](int) {
+          probe_best = std::max(probe_best, ReadPassGBs(pool, probe.data(), probe_n));
+          const auto t0 = std::chrono::steady_clock::now();
+          for (const Matrix& m : ms) fn(x.data(), T, m, y.data(), pool);
+          return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        });
+      };
+      const Timing tb = run(bf16, set.m);
+      const Timing ti = run(int8, qset.m);
+      const double ops = 2.0 * T * s.rows * s.cols * copies;
+      const double bytes = static_cast<double>(MatrixBytes(qset.m[0])) * copies;
+      const double gops = ops / ti.best_s / 1e9, gbs = bytes / ti.best_s / 1e9;
+      std::printf("%-24s %4ld %10.1f %10.1f %9.1f %6.1f%% %8.1f %6.1f%% %6.1f%% %7.2fx\n", s.name,
+                  static_cast<long>(T), tb.best_s / copies * 1e6, ti.best_s / copies * 1e6, gops,
+                  100.0 * gops / int8_peak, gbs, 100.0 * gbs / probe_best,
+                  100.0 * bytes / ti.median_s / 1e9 / probe_best, tb.best_s / ti.best_s);
+    }
+  }
+}
+
+// PagedAttention on qwen3-0.6b (16 query heads over 8 kv heads) and Qwen3-30B-A3B (32 over 4)
+// shapes, head_dim 128, block 16, fp32 and bf16 caches: prefill chunks (GFLOP/s against the FMA
+// peak) and decode (one token; KV bytes read per second against the read bandwidth). Decode
+// runs over `copies` sequences of its context, cycled, so the KV comes from memory as in a
+// batched decode step.
+void BenchAttention(const Options& o, ThreadPool* pool, double peak, double bw) {
+  std::printf(
+      "\nPagedAttention, head_dim 128, block 16; %%peak of the FMA peak, %%bw of %.1f GB/s\n", bw);
+  std::printf("%-36s %5s %10s %9s %8s %9s %7s\n", "case", "kv", "ms/call", "GFLOP/s", "%peak",
+              "GB/s(KV)", "%bw");
+  struct Case {
+    int64_t hq, kvh, start, n;
+  };
+  std::vector<Case> cases = {{16, 8, 0, 128},  {16, 8, 0, 512}, {16, 8, 143, 1},
+                             {16, 8, 1023, 1}, {32, 4, 0, 512}, {32, 4, 4095, 1}};
+  if (o.quick) cases = {{16, 8, 0, 128}, {16, 8, 143, 1}};
+  const int64_t d = 128, bs = 16;
+  for (const Case& c : cases) {
+    const int64_t len = c.start + c.n, nb = (len + bs - 1) / bs, width = c.kvh * d;
+    // Enough copies of the cache that a pass exceeds the last-level cache (decode only).
+    const int copies =
+        c.n == 1
+            ? static_cast<int>(std::max<int64_t>(1, (int64_t{256} << 20) / (2 * len * width * 4)))
+            : 1;
+    for (DType dt : {DType::kF32, DType::kBF16}) {
+      const int64_t elems = nb * bs * width * copies;
+      std::vector<uint8_t> kbuf(elems * DTypeSize(dt)), vbuf(elems * DTypeSize(dt));
+      const PagedKv kv{kbuf.data(), vbuf.data(), nb * copies, bs, c.kvh, d, dt};
+      std::vector<std::vector<int32_t>> bts(copies, std::vector<int32_t>(nb));
+      for (int cp = 0; cp < copies; ++cp) {
+        for (int64_t i = 0; i < nb; ++i) {
+          bts[cp][i] = static_cast<int32_t>(cp * nb + (i * 7) % nb);  // scattered
+        }
+      }
+      const std::vector<float> kv_src = RandomFloats(len * width, 3);
+      for (int cp = 0; cp < copies; ++cp) {
+        KvWrite(kv, bts[cp].data(), 0, len, kv_src.data(), kv_src.data());
+      }
+      const std::vector<float> q = RandomFloats(c.n * c.hq * d, 5);
+      std::vector<float> out(c.n * c.hq * d);
+      const Timing t = Time(o.reps, [&](int) {
+        for (int cp = 0; cp < copies; ++cp) {
+          PagedAttention(kv, bts[cp].data(), c.start, c.n, q.data(), c.hq, 0.088f, out.data(),
+                         pool);
+        }
+        return -1.0;
+      });
+      const double s = t.best_s / copies;
+      double pairs = 0.0;  // visible (query, key) pairs per head
+      for (int64_t i = 0; i < c.n; ++i) pairs += static_cast<double>(c.start + i + 1);
+      const double flops = 4.0 * d * c.hq * pairs;  // QK and PV, 2 flops per multiply-add
+      const double kv_bytes = 2.0 * len * width * DTypeSize(dt);
+      char name[64];
+      std::snprintf(name, sizeof(name), "%s %ld tok @ %ld (hq %ld kv %ld)",
+                    c.n == 1 ? "decode" : "prefill", static_cast<long>(c.n),
+                    static_cast<long>(c.start), static_cast<long>(c.hq), static_cast<long>(c.kvh));
+      std::printf("%-36s %5s %10.3f %9.1f %7.1f%% %9.1f %6.1f%%\n", name,
+                  std::string(DTypeName(dt)).c_str(), s * 1e3, flops / s / 1e9,
+                  100.0 * flops / s / 1e9 / peak, kv_bytes / s / 1e9,
+                  100.0 * kv_bytes / s / 1e9 / bw);
+    }
+  }
 }
 
 int Main(int argc, char** argv) {
@@ -295,7 +405,8 @@ int Main(int argc, char** argv) {
       o.reps = 3;
     } else {
       std::fprintf(stderr,
-                   "usage: %s [--threads N] [--reps R] [--quick] [--only gemv|gemm|attn|fast]\n",
+                   "usage: %s [--threads N] [--reps R] [--quick] [--only "
+                   "gemv|gemm|attn|fast|int8]\n",
                    argv[0]);
       return 2;
     }
@@ -319,6 +430,9 @@ int Main(int argc, char** argv) {
   if (o.only.empty() || o.only == "gemm") BenchGemm(o, pool, peak);
   if (o.only.empty() || o.only == "attn") BenchAttention(o, pool, peak, bw);
   if (o.only.empty() || o.only == "fast") BenchFast(o, pool, dot_peak);
+  const double int8_peak = MeasureInt8DotPeakGops(pool);
+  std::printf("\nmeasured int8 dot peak    %8.1f GOP/s (register vpdpbusd; 0: none)\n", int8_peak);
+  if (o.only.empty() || o.only == "int8") BenchInt8(o, pool, int8_peak);
   return 0;
 }
 

@@ -30,6 +30,8 @@ constexpr char kUsage[] =
   --threads N      worker threads (default 1)
   --math exact|fast  Linear arithmetic (default fast: activations rounded to bf16 for bf16
                    weights where the CPU has AVX-512 BF16)
+  --weights bf16|int8  convert the weight matrices at load (int8: quantized, bf16 scale per
+                   block of 32, VNNI kernels; default: as stored)
   --repeat N       runs; figures are the median and [min, max] (default 3)
   --max-batch-tokens N   prefill chunk (default: the whole batch's prompts)
   --json           one JSON object per line: each run, then the summary
@@ -52,10 +54,11 @@ Spread Summarize(std::vector<double> v) {
 
 absl::Status Offline(int argc, char** argv) {
   MOE_ASSIGN_OR_RETURN(
-      Flags flags, Flags::Parse(argc, argv, 0,
-                                {"model", "like", "layers", "prompt-len", "gen-len", "batch",
-                                 "threads", "repeat", "max-batch-tokens", "weight-seed", "math"},
-                                {"random-weights", "json", "help"}));
+      Flags flags,
+      Flags::Parse(argc, argv, 0,
+                   {"model", "like", "layers", "prompt-len", "gen-len", "batch", "threads",
+                    "repeat", "max-batch-tokens", "weight-seed", "math", "weights"},
+                   {"random-weights", "json", "help"}));
   if (flags.GetBool("help")) {
     std::fputs(kUsage, stdout);
     return absl::OkStatus();
@@ -65,6 +68,7 @@ absl::Status Offline(int argc, char** argv) {
   source.like = flags.GetString("like");
   MOE_ASSIGN_OR_RETURN(source.layers_override, flags.GetInt("layers", 0));
   source.random_weights = flags.GetBool("random-weights");
+  MOE_ASSIGN_OR_RETURN(source.weights, ParseWeightFormat(flags.GetString("weights")));
   MOE_ASSIGN_OR_RETURN(int64_t prompt_len, flags.GetInt("prompt-len", 128));
   MOE_ASSIGN_OR_RETURN(int64_t gen_len, flags.GetInt("gen-len", 32));
   MOE_ASSIGN_OR_RETURN(int64_t batch, flags.GetInt("batch", 1));
@@ -81,6 +85,10 @@ absl::Status Offline(int argc, char** argv) {
   kernels::SetMathMode(math);
   // What runs: "fast" only where the CPU has the fast kernels.
   const std::string math_name = kernels::FastLinearActive() ? "fast" : "exact";
+  const std::string weights_name =
+      source.weights != WeightFormat::kInt8
+          ? std::string(WeightFormatName(source.weights))
+          : (kernels::Int8LinearActive() ? "int8 (vnni)" : "int8 (scalar reference)");
   const bool json = flags.GetBool("json");
   ThreadPool pool(static_cast<int>(threads));
   MOE_ASSIGN_OR_RETURN(LoadedModel model, LoadWholeModel(source, &pool));
@@ -132,6 +140,7 @@ absl::Status Offline(int argc, char** argv) {
     j["threads"] = pool.num_threads();
     j["kernels"] = std::string(kernels::ActiveIsa());
     j["math"] = math_name;
+    j["weights"] = weights_name;
     j["batch"] = batch;
     j["prompt_len"] = prompt_len;
     j["gen_len"] = gen_len;
@@ -145,9 +154,9 @@ absl::Status Offline(int argc, char** argv) {
     std::printf("%s\n", j.dump().c_str());
     return absl::OkStatus();
   }
-  std::printf("model %s: %lld layers, %.3f GB of weights, %d threads, kernels %s, math %s\n",
+  std::printf("model %s: %lld layers, %.3f GB of weights (%s), %d threads, kernels %s, math %s\n",
               name.c_str(), static_cast<long long>(model.config.num_hidden_layers),
-              model.weights->matrix_bytes() / 1e9, pool.num_threads(),
+              model.weights->matrix_bytes() / 1e9, weights_name.c_str(), pool.num_threads(),
               std::string(kernels::ActiveIsa()).c_str(), math_name.c_str());
   std::printf("memory read bandwidth (measured now): %.1f GB/s\n", bw);
   std::printf("%-28s %12s %12s %12s\n", "", "median", "min", "max");

@@ -59,8 +59,8 @@ void AttentionBlock(const PagedKv& kv, const int32_t* block_table, int64_t start
     int64_t blk = p0 / kv.block_size, slot = p0 % kv.block_size;
     for (int64_t j = 0; j < nk; ++j) {
       const int64_t off = (block_table[blk] * kv.block_size + slot) * width + kh * d;
-      krow[j] = kv.k + off;
-      vrow[j] = kv.v + off;
+      krow[j] = static_cast<const float*>(kv.k) + off;
+      vrow[j] = static_cast<const float*>(kv.v) + off;
       if (++slot == kv.block_size) {
         slot = 0;
         ++blk;
@@ -167,7 +167,8 @@ void avx2::PagedAttentionPart(const PagedKv& kv, const int32_t* block_table, int
                               int64_t n, const float* q, int64_t num_q_heads, float scale,
                               float* out, int64_t i0, int64_t i1, int64_t h0, int64_t h1) {
   const int64_t d = kv.head_dim;
-  if (d % 16 != 0 || d == 0) {
+  if (d % 16 != 0 || d == 0 ||
+      kv.dtype != DType::kF32) {  // bf16 KV: reference (AVX2 never holds one in practice)
     reference::PagedAttentionPart(kv, block_table, start, n, q, num_q_heads, scale, out, i0, i1, h0,
                                   h1);
     return;

@@ -1,7 +1,10 @@
-// AVX-512 PagedAttention (compiled with the AVX-512 flags; runs only when the CPU has them).
+// AVX-512 PagedAttention (compiled with the AVX-512 flags; runs only when the CPU has them):
+// prefill chunks here, one or two query tokens in avx512_attention_decode.cc. The cache is fp32
+// or bf16 (rows widened exactly to fp32 on load; the queries rounded to bf16 for the scores).
+#include "kernels/cpu/avx512_attention.h"
+
 #include <cmath>
 
-#include "kernels/cpu/avx512_util.h"
 #include "kernels/cpu/reference.h"
 #include "kernels/cpu/simd_scratch.h"
 
@@ -18,6 +21,8 @@ namespace {
 constexpr int kKeyTile = 32;
 constexpr int kQTile = 8;        // query vectors per micro tile
 constexpr int64_t kQBlock = 64;  // query vectors sharing one pass over the keys
+// Calls with at most this many query tokens go to the decode kernel.
+constexpr int64_t kDecodeMaxTokens = 2;
 
 // The state of one AttentionBlock: Q, O: [nvp, d]; KT: [d, 32]; Pm: [nvp, 32]; mx, l,
 // alpha, vpos: [nvp] (see AttentionBlock).
@@ -36,8 +41,9 @@ struct BlockState {
 // Query vectors [vt, vt + QT) against the key tile at p0 (nk keys, transposed in KT; values
 // at vrow): scores, online softmax, P.V. Each vector's arithmetic is the same whatever QT is
 // (QT only sets how many share the loads), so results do not depend on it.
-template <int QT>
-void MicroTile(const BlockState& st, int64_t vt, int64_t p0, int64_t nk, const float* const* vrow) {
+template <class Kv, int QT>
+void MicroTile(const BlockState& st, int64_t vt, int64_t p0, int64_t nk,
+               const typename Kv::T* const* vrow) {
   const int64_t d = st.d;
   const float* Q = st.Q;
   float* O = st.O;
@@ -98,8 +104,8 @@ void MicroTile(const BlockState& st, int64_t vt, int64_t p0, int64_t nk, const f
       o1[u] = _mm512_mul_ps(_mm512_load_ps(O + (vt + u) * d + c + 16), a);
     }
     for (int64_t j = 0; j < nk; ++j) {
-      const __m512 v0 = _mm512_loadu_ps(vrow[j] + c);
-      const __m512 v1 = _mm512_loadu_ps(vrow[j] + c + 16);
+      const __m512 v0 = Kv::Load16(vrow[j] + c, 0xffff);
+      const __m512 v1 = Kv::Load16(vrow[j] + c + 16, 0xffff);
       for (int u = 0; u < QT; ++u) {
         const __m512 b = _mm512_set1_ps(Pm[(vt + u) * kKeyTile + j]);
         o0[u] = _mm512_fmadd_ps(b, v0, o0[u]);
@@ -113,9 +119,11 @@ void MicroTile(const BlockState& st, int64_t vt, int64_t p0, int64_t nk, const f
   }
 }
 
+template <class Kv>
 void AttentionBlock(const PagedKv& kv, const int32_t* block_table, int64_t start, const float* q,
                     int64_t num_q_heads, float scale, float* out, int64_t kh, int64_t t0,
                     int64_t t1, float* scratch) {
+  using T = typename Kv::T;
   const int64_t d = kv.head_dim;
   const int64_t group = num_q_heads / kv.num_kv_heads;
   const int64_t nv = (t1 - t0) * group;  // query vectors in this block
@@ -135,9 +143,9 @@ void AttentionBlock(const PagedKv& kv, const int32_t* block_table, int64_t start
     const int64_t i = t0 + v / group;
     const int64_t h = kh * group + v % group;
     for (int64_t c = 0; c < d; c += 16) {
-      const __m512 qv = v < nv
-                            ? _mm512_mul_ps(_mm512_loadu_ps(q + (i * num_q_heads + h) * d + c), sc)
-                            : _mm512_setzero_ps();
+      const __m512 qv =
+          v < nv ? _mm512_mul_ps(Kv::Query(_mm512_loadu_ps(q + (i * num_q_heads + h) * d + c)), sc)
+                 : _mm512_setzero_ps();
       _mm512_store_ps(Q + v * d + c, qv);
       _mm512_store_ps(O + v * d + c, _mm512_setzero_ps());
     }
@@ -164,21 +172,23 @@ void AttentionBlock(const PagedKv& kv, const int32_t* block_table, int64_t start
     }
   };
   tile_offsets(0, offs[0]);
-  const float* krow[kKeyTile];  // [head_dim] each
-  const float* vrow[kKeyTile];
+  const T* kbase = static_cast<const T*>(kv.k);
+  const T* vbase = static_cast<const T*>(kv.v);
+  const T* krow[kKeyTile];  // [head_dim] each
+  const T* vrow[kKeyTile];
   for (int64_t p0 = 0, cur = 0; p0 <= last; p0 += kKeyTile, cur ^= 1) {
     const int64_t nk = Min(kKeyTile, last + 1 - p0);
     for (int64_t j = 0; j < nk; ++j) {
-      krow[j] = kv.k + offs[cur][j];
-      vrow[j] = kv.v + offs[cur][j];
+      krow[j] = kbase + offs[cur][j];
+      vrow[j] = vbase + offs[cur][j];
     }
     if (p0 + kKeyTile <= last) {
       tile_offsets(p0 + kKeyTile, offs[cur ^ 1]);
       const int64_t nk_next = Min(kKeyTile, last + 1 - p0 - kKeyTile);
       for (int64_t j = 0; j < nk_next; ++j) {
-        const char* kp = reinterpret_cast<const char*>(kv.k + offs[cur ^ 1][j]);
-        const char* vp = reinterpret_cast<const char*>(kv.v + offs[cur ^ 1][j]);
-        for (int64_t b = 0; b < d * 4; b += 64) {
+        const char* kp = reinterpret_cast<const char*>(kbase + offs[cur ^ 1][j]);
+        const char* vp = reinterpret_cast<const char*>(vbase + offs[cur ^ 1][j]);
+        for (int64_t b = 0; b < d * static_cast<int64_t>(sizeof(T)); b += 64) {
           _mm_prefetch(kp + b, _MM_HINT_T0);
           _mm_prefetch(vp + b, _MM_HINT_T0);
         }
@@ -190,7 +200,7 @@ void AttentionBlock(const PagedKv& kv, const int32_t* block_table, int64_t start
         __m512 blk16[16];
         for (int j = 0; j < 16; ++j) {
           const int64_t key = 16 * half + j;
-          blk16[j] = key < nk ? _mm512_loadu_ps(krow[key] + c) : _mm512_setzero_ps();
+          blk16[j] = key < nk ? Kv::Load16(krow[key] + c, 0xffff) : _mm512_setzero_ps();
         }
         Transpose16(blk16);
         for (int j = 0; j < 16; ++j) _mm512_store_ps(KT + (c + j) * kKeyTile + 16 * half, blk16[j]);
@@ -204,11 +214,11 @@ void AttentionBlock(const PagedKv& kv, const int32_t* block_table, int64_t start
     while (vt0 + qt <= nv && vpos[vt0 + qt - 1] < p0) vt0 += qt;
     for (int64_t vt = vt0; vt < nv; vt += qt) {
       if (qt == 2) {
-        MicroTile<2>(st, vt, p0, nk, vrow);
+        MicroTile<Kv, 2>(st, vt, p0, nk, vrow);
       } else if (qt == 4) {
-        MicroTile<4>(st, vt, p0, nk, vrow);
+        MicroTile<Kv, 4>(st, vt, p0, nk, vrow);
       } else {
-        MicroTile<kQTile>(st, vt, p0, nk, vrow);
+        MicroTile<Kv, kQTile>(st, vt, p0, nk, vrow);
       }
     }
   }
@@ -229,6 +239,13 @@ void avx512::PagedAttentionPart(const PagedKv& kv, const int32_t* block_table, i
                                 int64_t n, const float* q, int64_t num_q_heads, float scale,
                                 float* out, int64_t i0, int64_t i1, int64_t h0, int64_t h1) {
   const int64_t d = kv.head_dim;
+  // Calls of one or two query tokens (decode): each token alone, no key transposes. Chosen by
+  // the call's n, not the part's range, so that a token's result never depends on how a call
+  // is split over threads.
+  if (n <= kDecodeMaxTokens && d <= avx512::kDecodeMaxHeadDim) {
+    avx512::DecodeAttention(kv, block_table, start, q, num_q_heads, scale, out, i0, i1, h0, h1);
+    return;
+  }
   if (d % 32 != 0 || d == 0) {
     reference::PagedAttentionPart(kv, block_table, start, n, q, num_q_heads, scale, out, i0, i1, h0,
                                   h1);
@@ -239,10 +256,15 @@ void avx512::PagedAttentionPart(const PagedKv& kv, const int32_t* block_table, i
   const int64_t nvp = RoundUp(tokens * group, kQTile);
   static thread_local Scratch scratch;
   float* buf = scratch.Get(2 * nvp * d + d * kKeyTile + nvp * kKeyTile + 5 * nvp + 16);
+  const bool bf16 = kv.dtype == DType::kBF16;
   for (int64_t kh = h0; kh < h1; ++kh) {
     for (int64_t t0 = i0; t0 < i1; t0 += tokens) {
-      AttentionBlock(kv, block_table, start, q, num_q_heads, scale, out, kh, t0,
-                     Min(i1, t0 + tokens), buf);
+      const int64_t t1 = Min(i1, t0 + tokens);
+      if (bf16) {
+        AttentionBlock<Bf16Kv>(kv, block_table, start, q, num_q_heads, scale, out, kh, t0, t1, buf);
+      } else {
+        AttentionBlock<F32Kv>(kv, block_table, start, q, num_q_heads, scale, out, kh, t0, t1, buf);
+      }
     }
   }
 }

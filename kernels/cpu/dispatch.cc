@@ -100,12 +100,27 @@ bool CpuHasAvx512Bf16() {
 #endif
 }
 
+bool CpuHasAvx512Vnni() {
+#if defined(MOE_KERNELS_HAVE_AVX512VNNI)
+  __builtin_cpu_init();
+  return CpuHasAvx512() && __builtin_cpu_supports("avx512vnni");
+#else
+  return false;
+#endif
+}
+
 std::atomic<MathMode> g_math_mode{MathMode::kExact};
 
 // The fast Linear when kernels::Linear may use it: the CPU has it and the active table is
 // avx512 (MOE_KERNELS=avx2|scalar turns it off with the rest of AVX-512).
 LinearFn UsableFastLinear() {
   static const LinearFn fn = ActiveKernelTable().isa == "avx512" ? FastLinearKernel() : nullptr;
+  return fn;
+}
+
+// The int8 Linear when kernels::Linear may use it (as UsableFastLinear).
+LinearFn UsableInt8Linear() {
+  static const LinearFn fn = ActiveKernelTable().isa == "avx512" ? Int8LinearKernel() : nullptr;
   return fn;
 }
 
@@ -160,6 +175,15 @@ LinearFn FastLinearKernel() {
   return nullptr;
 }
 
+LinearFn Int8LinearKernel() {
+#if defined(MOE_KERNELS_HAVE_AVX512VNNI)
+  if (CpuHasAvx512Vnni()) return Avx512Int8Linear;
+#endif
+  return nullptr;
+}
+
+bool Int8LinearActive() { return UsableInt8Linear() != nullptr; }
+
 void SetMathMode(MathMode mode) { g_math_mode.store(mode, std::memory_order_relaxed); }
 
 MathMode GetMathMode() { return g_math_mode.load(std::memory_order_relaxed); }
@@ -177,7 +201,19 @@ bool FastLinearActive() {
   return GetMathMode() == MathMode::kFast && UsableFastLinear() != nullptr;
 }
 
+DType KvDTypeFor(MathMode mode) {
+  return mode == MathMode::kFast && UsableFastLinear() != nullptr ? DType::kBF16 : DType::kF32;
+}
+
 void Linear(const float* x, int64_t T, const Matrix& w, float* y, ThreadPool* pool) {
+  if (w.dtype == DType::kQ8) {
+    if (const LinearFn int8 = UsableInt8Linear()) {
+      int8(x, T, w, y, pool);
+    } else {
+      ScalarLinear(x, T, w, y, pool);  // reference::LinearRows takes kQ8
+    }
+    return;
+  }
   if (w.dtype != DType::kBF16 && w.dtype != DType::kF16 && w.dtype != DType::kF32) {
     std::fprintf(stderr, "moe::kernels::Linear: unsupported weight dtype %s\n",
                  std::string(DTypeName(w.dtype)).c_str());
@@ -337,6 +373,13 @@ double MeasureFmaPeakGflops(ThreadPool* pool) {
 double MeasureBf16DotPeakGflops(ThreadPool* pool) {
 #if defined(MOE_KERNELS_HAVE_AVX512BF16)
   if (CpuHasAvx512Bf16()) return PeakGflops(pool, Avx512Bf16DotBurn);
+#endif
+  return 0.0;
+}
+
+double MeasureInt8DotPeakGops(ThreadPool* pool) {
+#if defined(MOE_KERNELS_HAVE_AVX512VNNI)
+  if (CpuHasAvx512Vnni()) return PeakGflops(pool, Avx512Int8DotBurn);
 #endif
   return 0.0;
 }

@@ -68,4 +68,16 @@ void Avx512Bf16Linear(const float* x, int64_t T, const Matrix& w, float* y, Thre
 // Runs `iters` rounds of 12 independent vdpbf16ps (64 flops each); returns the flops done.
 int64_t Avx512Bf16DotBurn(int64_t iters, float* sink);
 
+// The Linear of int8 weights (DType::kQ8, kernels.h "Int8 weights") with AVX-512 VNNI
+// (vpdpbusd); contract as KernelTable::linear. Null when this CPU (or build) lacks AVX-512 with
+// avx512_vnni. kernels::Linear uses it for kQ8 weights when the active table is avx512 (else
+// the scalar reference).
+LinearFn Int8LinearKernel();
+
+// Defined in avx512_int8_*.cc (compiled with the AVX-512 + VNNI flags); call only when
+// Int8LinearKernel() is not null. Takes kQ8 weights only.
+void Avx512Int8Linear(const float* x, int64_t T, const Matrix& w, float* y, ThreadPool* pool);
+// Runs `iters` rounds of 12 independent vpdpbusd (128 ops each); returns the ops done.
+int64_t Avx512Int8DotBurn(int64_t iters, float* sink);
+
 }  // namespace moe::kernels

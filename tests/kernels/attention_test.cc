@@ -1,6 +1,12 @@
-// PagedAttention: every supported ISA table against the scalar reference, with several
-// sequences sharing one cache through shuffled block tables, block sizes 1/16/32, GQA ratios
-// 1/2/4, prefill in chunks and decode; the threaded overload is bit-exact.
+// PagedAttention: every supported ISA table against the scalar reference, fp32 and bf16 caches,
+// with several sequences sharing one cache through shuffled block tables, block sizes
+// 1/7/16/32, GQA ratios 1..16, head dims 32..256 (odd ones too), prefill in chunks, decode
+// (partial tiles and blocks, long contexts); the threaded overload is bit-exact.
+//
+// Tolerance: 2e-5 absolute in both dtypes. Outputs are convex combinations of values in
+// [-1, 1]; the reference and the kernels see the same cache contents and (bf16 cache) the same
+// bf16-rounded queries, so they differ only by fp32 summation order and the polynomial exp
+// (~1e-7 relative).
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -21,11 +27,24 @@ namespace {
 
 using testing::RandomFloats;
 
+constexpr float kTol = 2e-5f;  // see the header comment
+
 struct AttnCase {
   int64_t block_size;
   int64_t kv_heads;
   int64_t group;  // query heads per kv head
   int64_t head_dim;
+  DType dtype = DType::kF32;  // of the cache
+};
+
+// A cache's k and v buffers ([blocks, block_size, kv_heads, head_dim] of `dtype`), zeroed.
+struct OwnedKv {
+  std::vector<uint8_t> k, v;
+  PagedKv kv;
+  OwnedKv(int64_t blocks, int64_t block_size, int64_t kv_heads, int64_t d, DType dtype)
+      : k(blocks * block_size * kv_heads * d * DTypeSize(dtype)),
+        v(blocks * block_size * kv_heads * d * DTypeSize(dtype)),
+        kv{k.data(), v.data(), blocks, block_size, kv_heads, d, dtype} {}
 };
 
 class AttentionTest : public ::testing::TestWithParam<std::string> {
@@ -37,7 +56,8 @@ class AttentionTest : public ::testing::TestWithParam<std::string> {
 // then decodes two tokens; every call is checked against the reference.
 void RunCase(const KernelTable& table, const AttnCase& c, ThreadPool* pool) {
   SCOPED_TRACE(::testing::Message() << "block_size=" << c.block_size << " kv_heads=" << c.kv_heads
-                                    << " group=" << c.group << " head_dim=" << c.head_dim);
+                                    << " group=" << c.group << " head_dim=" << c.head_dim
+                                    << " dtype=" << std::string(DTypeName(c.dtype)));
   const std::vector<int64_t> lengths = {37, 70, 5};  // prompt lengths
   const int64_t decode = 2;
   const int64_t hq = c.kv_heads * c.group, d = c.head_dim, width = c.kv_heads * d;
@@ -51,12 +71,8 @@ void RunCase(const KernelTable& table, const AttnCase& c, ThreadPool* pool) {
   std::vector<int32_t> ids(blocks_needed + 3);
   std::iota(ids.begin(), ids.end(), 0);
   std::shuffle(ids.begin(), ids.end(), std::mt19937(42));
-  std::vector<float> kbuf =
-      RandomFloats(static_cast<int64_t>(ids.size()) * c.block_size * width, 1);
-  std::vector<float> vbuf =
-      RandomFloats(static_cast<int64_t>(ids.size()) * c.block_size * width, 2);
-  const PagedKv kv{kbuf.data(),  vbuf.data(), static_cast<int64_t>(ids.size()),
-                   c.block_size, c.kv_heads,  d};
+  OwnedKv cache(static_cast<int64_t>(ids.size()), c.block_size, c.kv_heads, d, c.dtype);
+  const PagedKv& kv = cache.kv;
   std::vector<std::vector<int32_t>> tables;
   size_t next = 0;
   for (int64_t nb : nblocks) {
@@ -81,10 +97,8 @@ void RunCase(const KernelTable& table, const AttnCase& c, ThreadPool* pool) {
       reference::PagedAttention(kv, tables[s].data(), start, n, q.data(), hq, scale, want.data());
       table.paged_attention_part(kv, tables[s].data(), start, n, q.data(), hq, scale, got.data(), 0,
                                  n, 0, c.kv_heads);
-      // Outputs are convex combinations of values in [-1, 1]; scores and softmax sums are
-      // accumulated in other orders and exp is a polynomial (~1e-7 relative): 2e-5 absolute.
       for (size_t i = 0; i < want.size(); ++i) {
-        ASSERT_NEAR(got[i], want[i], 2e-5f) << "seq " << s << " start " << start << " i " << i;
+        ASSERT_NEAR(got[i], want[i], kTol) << "seq " << s << " start " << start << " i " << i;
       }
       if (pool != nullptr) {
         // The public threaded overload must equal the single-threaded call bit for bit.
@@ -97,37 +111,68 @@ void RunCase(const KernelTable& table, const AttnCase& c, ThreadPool* pool) {
   }
 }
 
+constexpr DType kDTypes[] = {DType::kF32, DType::kBF16};
+
 TEST_P(AttentionTest, MatchesReference) {
-  for (int64_t bs : {1, 16, 32}) {
-    for (int64_t group : {1, 2, 4}) {
-      RunCase(table(), {bs, 2, group, 128}, nullptr);
+  for (DType dt : kDTypes) {
+    for (int64_t bs : {1, 16, 32}) {
+      for (int64_t group : {1, 2, 4}) {
+        RunCase(table(), {bs, 2, group, 128, dt}, nullptr);
+      }
     }
   }
 }
 
 TEST_P(AttentionTest, OtherHeadDims) {
-  RunCase(table(), {16, 2, 2, 64}, nullptr);
-  RunCase(table(), {16, 1, 8, 32}, nullptr);
-  RunCase(table(), {32, 2, 4, 48}, nullptr);
-  RunCase(table(), {7, 2, 3, 40}, nullptr);  // head_dim not a multiple of 16
+  for (DType dt : kDTypes) {
+    RunCase(table(), {16, 2, 2, 64, dt}, nullptr);
+    RunCase(table(), {16, 1, 8, 32, dt}, nullptr);
+    RunCase(table(), {32, 2, 4, 48, dt}, nullptr);
+    RunCase(table(), {7, 2, 3, 40, dt}, nullptr);  // head_dim not a multiple of 16
+    RunCase(table(), {16, 1, 16, 72, dt}, nullptr);
+    RunCase(table(), {5, 1, 6, 256, dt}, nullptr);
+  }
+}
+
+// One prompt of n tokens in a single call (several query blocks and key tiles), then `decode`
+// single tokens: long contexts, partial last tiles and blocks.
+void RunLong(const KernelTable& table, int64_t n, int64_t decode, int64_t bs, int64_t kvh,
+             int64_t group, int64_t d, DType dtype) {
+  SCOPED_TRACE(::testing::Message() << "n=" << n << " bs=" << bs << " group=" << group << " d=" << d
+                                    << " dtype=" << std::string(DTypeName(dtype)));
+  const int64_t hq = kvh * group, width = kvh * d, len = n + decode;
+  const int64_t nb = (len + bs - 1) / bs;
+  OwnedKv cache(nb, bs, kvh, d, dtype);
+  std::vector<int32_t> bt(nb);
+  for (int64_t i = 0; i < nb; ++i) bt[i] = static_cast<int32_t>(nb - 1 - i);
+  const std::vector<float> k = RandomFloats(len * width, 1, -2.0f, 2.0f);
+  const std::vector<float> v = RandomFloats(len * width, 2);
+  const std::vector<float> q = RandomFloats(len * hq * d, 3, -2.0f, 2.0f);
+  reference::KvWrite(cache.kv, bt.data(), 0, len, k.data(), v.data());
+  std::vector<std::pair<int64_t, int64_t>> steps = {{0, n}};
+  for (int64_t i = 0; i < decode; ++i) steps.push_back({n + i, 1});
+  for (auto [start, m] : steps) {
+    const float* qs = q.data() + start * hq * d;
+    std::vector<float> want(m * hq * d), got(m * hq * d);
+    reference::PagedAttention(cache.kv, bt.data(), start, m, qs, hq, 0.088f, want.data());
+    table.paged_attention_part(cache.kv, bt.data(), start, m, qs, hq, 0.088f, got.data(), 0, m, 0,
+                               kvh);
+    for (size_t i = 0; i < want.size(); ++i) {
+      ASSERT_NEAR(got[i], want[i], kTol) << "start " << start << " i " << i;
+    }
+  }
 }
 
 TEST_P(AttentionTest, LongPrefill) {
-  // One 300-token prompt in a single call (several query blocks and key tiles).
-  const int64_t bs = 16, kvh = 2, group = 4, d = 128, n = 300, hq = kvh * group;
-  const int64_t width = kvh * d, nb = (n + bs - 1) / bs;
-  std::vector<float> kbuf(nb * bs * width), vbuf(nb * bs * width);
-  const PagedKv kv{kbuf.data(), vbuf.data(), nb, bs, kvh, d};
-  std::vector<int32_t> bt(nb);
-  for (int64_t i = 0; i < nb; ++i) bt[i] = static_cast<int32_t>(nb - 1 - i);
-  const std::vector<float> k = RandomFloats(n * width, 1, -2.0f, 2.0f);
-  const std::vector<float> v = RandomFloats(n * width, 2);
-  const std::vector<float> q = RandomFloats(n * hq * d, 3, -2.0f, 2.0f);
-  reference::KvWrite(kv, bt.data(), 0, n, k.data(), v.data());
-  std::vector<float> want(n * hq * d), got(n * hq * d);
-  reference::PagedAttention(kv, bt.data(), 0, n, q.data(), hq, 0.088f, want.data());
-  table().paged_attention_part(kv, bt.data(), 0, n, q.data(), hq, 0.088f, got.data(), 0, n, 0, kvh);
-  for (size_t i = 0; i < want.size(); ++i) ASSERT_NEAR(got[i], want[i], 2e-5f) << i;  // as above
+  for (DType dt : kDTypes) RunLong(table(), 300, 0, 16, 2, 4, 128, dt);
+}
+
+TEST_P(AttentionTest, LongDecode) {
+  for (DType dt : kDTypes) {
+    RunLong(table(), 600, 3, 16, 2, 2, 128, dt);  // qwen3-0.6b's GQA ratio and head_dim
+    RunLong(table(), 517, 2, 32, 1, 8, 128, dt);  // qwen3-30b-a3b's
+    RunLong(table(), 300, 2, 7, 2, 3, 80, dt);
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Isa, AttentionTest, ::testing::ValuesIn(testing::SupportedIsas()),
@@ -135,7 +180,29 @@ INSTANTIATE_TEST_SUITE_P(Isa, AttentionTest, ::testing::ValuesIn(testing::Suppor
 
 TEST(AttentionThreadedTest, BitExactWithPool) {
   ThreadPool pool(2);
-  for (int64_t group : {1, 4}) RunCase(ActiveKernelTable(), {16, 2, group, 128}, &pool);
+  for (DType dt : kDTypes) {
+    for (int64_t group : {1, 4}) RunCase(ActiveKernelTable(), {16, 2, group, 128, dt}, &pool);
+  }
+}
+
+// The bf16 cache stores keys and values rounded to nearest even, and its attention is close
+// to the fp32 cache's (values and the queries' rounding: relative 2^-8 each; 0.02 here).
+TEST(AttentionBf16Test, CacheRoundsAndStaysCloseToFp32) {
+  const int64_t bs = 16, kvh = 2, group = 2, d = 128, n = 40, hq = kvh * group, width = kvh * d;
+  OwnedKv f32(3, bs, kvh, d, DType::kF32), bf16(3, bs, kvh, d, DType::kBF16);
+  const std::vector<int32_t> bt = {2, 0, 1};
+  const std::vector<float> k = RandomFloats(n * width, 1, -2.0f, 2.0f);
+  const std::vector<float> v = RandomFloats(n * width, 2);
+  const std::vector<float> q = RandomFloats(n * hq * d, 3, -2.0f, 2.0f);
+  KvWrite(f32.kv, bt.data(), 0, n, k.data(), v.data());
+  KvWrite(bf16.kv, bt.data(), 0, n, k.data(), v.data());
+  const auto* kb = reinterpret_cast<const uint16_t*>(bf16.k.data());
+  const auto* kf = reinterpret_cast<const float*>(f32.k.data());
+  for (int64_t i = 0; i < 3 * bs * width; ++i) ASSERT_EQ(kb[i], F32ToBf16(kf[i])) << i;
+  std::vector<float> a(n * hq * d), b(n * hq * d);
+  PagedAttention(f32.kv, bt.data(), 0, n, q.data(), hq, 0.088f, a.data());
+  PagedAttention(bf16.kv, bt.data(), 0, n, q.data(), hq, 0.088f, b.data());
+  for (size_t i = 0; i < a.size(); ++i) ASSERT_NEAR(a[i], b[i], 0.02f) << i;
 }
 
 }  // namespace
