@@ -76,7 +76,7 @@ void Qwen3Model::Embed(const StepBatch& batch, float* hidden) const {
 }
 
 void Qwen3Model::Linear(const float* x, int64_t T, const kernels::Matrix& w, float* y) {
-  weight_bytes_read_ += w.rows * w.cols * DTypeSize(w.dtype);
+  weight_bytes_read_ += kernels::MatrixBytes(w);
   kernels::Linear(x, T, w, y, pool_);
 }
 
