@@ -1,6 +1,7 @@
 // moe-tools tokenize / detokenize, run as a subprocess.
 #include <gtest/gtest.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <filesystem>
@@ -19,8 +20,11 @@ struct Result {
   std::string err;
 };
 
+// Per process: ctest runs this binary's tests as concurrent processes.
 std::string TempPath(const std::string& name) {
-  return (std::filesystem::path(::testing::TempDir()) / ("moe_tool_test_" + name)).string();
+  return (std::filesystem::path(::testing::TempDir()) /
+          ("moe_tool_test_" + std::to_string(getpid()) + "_" + name))
+      .string();
 }
 
 std::string Quote(const std::string& arg) {
