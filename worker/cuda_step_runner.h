@@ -11,13 +11,13 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <unordered_map>
 #include <vector>
 
 #include "common/status.h"
 #include "model/cuda/cuda_qwen3.h"
 #include "model/sampler.h"
 #include "moe/v1/step.pb.h"
+#include "worker/sequence_table.h"
 
 namespace moe {
 
@@ -40,25 +40,17 @@ class CudaStepRunner {
   absl::StatusOr<v1::StepResult> Sample(const v1::StepPlan& plan);
 
   CudaQwen3Model& model() { return *model_; }
-  int64_t num_sequences() const { return static_cast<int64_t>(seqs_.size()); }
+  int64_t num_sequences() const { return sequences_.size(); }
 
  private:
-  struct SeqState {
-    SamplingParams sampling;
-    int32_t min_tokens = 0;
-    std::vector<int32_t> suppressed;
-    int64_t prompt_len = 0;
-    std::vector<int32_t> prompt;
-    std::vector<int32_t> output;
-  };
   // Whether the GPU sampler gives this row the CPU sampler's answer.
-  static bool GpuSamplable(const SeqState& s);
+  static bool GpuSamplable(const SequenceState& s);
 
   std::unique_ptr<CudaQwen3Model> model_;
   Sampler sampler_;
-  std::unordered_map<int64_t, SeqState> seqs_;
+  SequenceTable sequences_;
   StepBatch batch_;
-  std::vector<SeqState*> states_;
+  std::vector<SequenceState*> states_;
   std::vector<CudaSampleRow> samples_;
   std::vector<int> sample_seq_;  // plan index of each sample row
   std::vector<float> hidden_, logits_, staging_;

@@ -8,7 +8,6 @@
 #pragma once
 
 #include <cstdint>
-#include <unordered_map>
 #include <vector>
 
 #include "common/status.h"
@@ -18,11 +17,9 @@
 #include "model/sampler.h"
 #include "model/weights.h"
 #include "moe/v1/step.pb.h"
+#include "worker/sequence_table.h"
 
 namespace moe {
-
-// The worker's view of StepSampling.
-SamplingParams ToSamplingParams(const v1::StepSampling& s);
 
 class StepRunner {
  public:
@@ -50,26 +47,17 @@ class StepRunner {
   float* hidden(int64_t T);
 
   const KvCache& cache() const { return cache_; }
-  int64_t num_sequences() const { return static_cast<int64_t>(seqs_.size()); }
+  int64_t num_sequences() const { return sequences_.size(); }
 
  private:
-  struct SeqState {
-    SamplingParams sampling;
-    int32_t min_tokens = 0;
-    std::vector<int32_t> suppressed;
-    int64_t prompt_len = 0;
-    std::vector<int32_t> prompt;  // tokens [0, prompt_len) seen so far
-    std::vector<int32_t> output;  // tokens after the prompt
-  };
-
   const ModelWeights* weights_;
   Qwen3Model model_;
   KvCache cache_;
   Sampler sampler_;
-  std::unordered_map<int64_t, SeqState> seqs_;
+  SequenceTable sequences_;
   // The prepared plan's batch and its sequences' states.
   StepBatch batch_;
-  std::vector<SeqState*> states_;
+  std::vector<SequenceState*> states_;
   std::vector<float> hidden_, logits_;
 };
 
