@@ -110,6 +110,13 @@ void Add(float* x, const float* y, int64_t n);
 // x[i] += a * y[i].
 void Axpy(float* x, float a, const float* y, int64_t n);
 
+// log(sum_i exp(x[i])) of n >= 1 values, as max + log(sum exp(x - max)) with the exps summed
+// in double (the sampler's log-softmax normaliser over the vocabulary). Relative error of the
+// sum ~1e-6 (vector exp), so about 1e-6 absolute in the result.
+float LogSumExp(const float* x, int64_t n);
+// The first index of the largest of n >= 1 values (no NaN), as a scalar scan would give.
+int64_t ArgMax(const float* x, int64_t n);
+
 // The instruction set chosen at start-up: "avx512", "avx2" or "scalar". MOE_KERNELS=scalar|avx2
 // in the environment forces a lower one (for tests and comparisons).
 std::string_view ActiveIsa();

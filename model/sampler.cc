@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/random_weights.h"
+#include "kernels/kernels.h"
 
 namespace moe {
 namespace {
@@ -13,13 +14,7 @@ namespace {
 inline uint64_t Mix(uint64_t x) { return SplitMix64(x); }
 
 // Stable argmax: first index on ties.
-int32_t Argmax(const float* x, int64_t n) {
-  int64_t best = 0;
-  for (int64_t i = 1; i < n; ++i) {
-    if (x[i] > x[best]) best = i;
-  }
-  return static_cast<int32_t>(best);
-}
+int32_t Argmax(const float* x, int64_t n) { return static_cast<int32_t>(kernels::ArgMax(x, n)); }
 
 }  // namespace
 
@@ -144,11 +139,7 @@ SampleResult Sampler::Sample(const float* logits, int64_t vocab, const SamplingP
                              int64_t position) {
   SampleResult result;
   // Log-softmax normaliser of the raw logits, for reported logprobs.
-  float mx = -std::numeric_limits<float>::infinity();
-  for (int64_t i = 0; i < vocab; ++i) mx = std::max(mx, logits[i]);
-  double z = 0.0;
-  for (int64_t i = 0; i < vocab; ++i) z += std::exp(static_cast<double>(logits[i] - mx));
-  const float log_z = mx + static_cast<float>(std::log(z));
+  const float log_z = kernels::LogSumExp(logits, vocab);
 
   work_.assign(logits, logits + vocab);
   float* l = work_.data();

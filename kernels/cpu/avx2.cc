@@ -165,6 +165,8 @@ const KernelTable kTable = {
     Add,
     Axpy,
     Sum,
+    reference::LogSumExp,  // the sampler's exps: AVX2 machines keep the reference
+    reference::ArgMax,
     FmaBurn,
 };
 

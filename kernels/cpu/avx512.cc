@@ -4,6 +4,7 @@
 // points (see avx512_util.h).
 #include <cmath>
 #include <cstring>
+#include <limits>
 
 #include "kernels/cpu/avx512_util.h"
 #include "kernels/cpu/reference.h"
@@ -139,6 +140,49 @@ float Sum(const float* x, int64_t n) {
   return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(s[0], s[1]), _mm512_add_ps(s[2], s[3])));
 }
 
+// Max of x[0, n) (n >= 1), 4 vector chains.
+float Max(const float* x, int64_t n) {
+  const __m512 lo = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
+  __m512 m[4] = {lo, lo, lo, lo};
+  int64_t i = 0;
+  for (; i + 64 <= n; i += 64) {
+    for (int j = 0; j < 4; ++j) m[j] = _mm512_max_ps(m[j], _mm512_loadu_ps(x + i + 16 * j));
+  }
+  for (; i < n; i += 16)
+    m[0] = _mm512_max_ps(m[0], _mm512_mask_loadu_ps(lo, TailMask16(n - i), x + i));
+  return _mm512_reduce_max_ps(_mm512_max_ps(_mm512_max_ps(m[0], m[1]), _mm512_max_ps(m[2], m[3])));
+}
+
+// The reference's max + log(sum exp(x - max)), with Exp (relative error ~1e-7 per term; terms
+// below e^-87 count as e^-87, negligible next to the max's 1) summed in double.
+float LogSumExp(const float* x, int64_t n) {
+  if (n <= 0) return -std::numeric_limits<float>::infinity();
+  const float mx = Max(x, n);
+  if (!std::isfinite(mx)) return mx;
+  const __m512 m = _mm512_set1_ps(mx);
+  __m512d z[2] = {_mm512_setzero_pd(), _mm512_setzero_pd()};
+  for (int64_t i = 0; i < n; i += 16) {
+    const __mmask16 k = TailMask16(n - i);
+    const __m512 e = _mm512_maskz_mov_ps(k, Exp(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, x + i), m)));
+    z[0] = _mm512_add_pd(z[0], _mm512_cvtps_pd(_mm512_castps512_ps256(e)));
+    z[1] = _mm512_add_pd(
+        z[1], _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(e), 1))));
+  }
+  return mx + static_cast<float>(std::log(_mm512_reduce_add_pd(_mm512_add_pd(z[0], z[1]))));
+}
+
+// The first index of the largest value, as the reference (for inputs without NaN).
+int64_t ArgMax(const float* x, int64_t n) {
+  if (n <= 1) return 0;
+  const __m512 m = _mm512_set1_ps(Max(x, n));
+  for (int64_t i = 0; i < n; i += 16) {
+    const __mmask16 hit =
+        _mm512_mask_cmp_ps_mask(TailMask16(n - i), _mm512_loadu_ps(x + i), m, _CMP_EQ_OQ);
+    if (hit != 0) return i + __builtin_ctz(hit);
+  }
+  return 0;  // NaN max: no lane equals it
+}
+
 // 12 independent FMA chains per round (latency 4 x 2 pipes needs >= 8); the empty asm keeps
 // them in registers and stops the compiler from folding the loop.
 int64_t FmaBurn(int64_t iters, float* sink) {
@@ -176,6 +220,8 @@ const KernelTable kTable = {
     Add,
     Axpy,
     Sum,
+    LogSumExp,
+    ArgMax,
     FmaBurn,
 };
 

@@ -66,7 +66,8 @@ const KernelTable kScalarTable = {
     reference::SiluMul, reference::EmbeddingGather,
     reference::KvWrite, reference::PagedAttentionPart,
     reference::Add,     reference::Axpy,
-    ScalarSum,          ScalarFmaBurn,
+    ScalarSum,          reference::LogSumExp,
+    reference::ArgMax,  ScalarFmaBurn,
 };
 
 bool CpuHasAvx512() {
@@ -293,6 +294,8 @@ void PagedAttention(const PagedKv& kv, const int32_t* block_table, int64_t start
 void Add(float* x, const float* y, int64_t n) { ActiveKernelTable().add(x, y, n); }
 
 void Axpy(float* x, float a, const float* y, int64_t n) { ActiveKernelTable().axpy(x, a, y, n); }
+float LogSumExp(const float* x, int64_t n) { return ActiveKernelTable().log_sum_exp(x, n); }
+int64_t ArgMax(const float* x, int64_t n) { return ActiveKernelTable().argmax(x, n); }
 
 double ReadPassGBs(ThreadPool* pool, const float* data, int64_t n) {
   const KernelTable& k = *Best();

@@ -31,6 +31,9 @@ struct KernelTable {
   void (*axpy)(float* x, float a, const float* y, int64_t n);
   // Sum of n floats (the bandwidth probe's inner loop).
   float (*sum)(const float* x, int64_t n);
+  // LogSumExp and ArgMax of kernels.h (the sampler's passes over the vocabulary).
+  float (*log_sum_exp)(const float* x, int64_t n);
+  int64_t (*argmax)(const float* x, int64_t n);
   // Runs `iters` rounds of 12 independent vector FMAs; returns the flops done (the FMA peak
   // probe). `sink` receives a result so the work is not optimised away.
   int64_t (*fma_burn)(int64_t iters, float* sink);

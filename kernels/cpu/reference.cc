@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
 #include <vector>
 
 #include "kernels/cpu/kernel_table.h"
@@ -177,6 +178,23 @@ void Add(float* x, const float* y, int64_t n) {
 
 void Axpy(float* x, float a, const float* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) x[i] += a * y[i];
+}
+
+float LogSumExp(const float* x, int64_t n) {
+  float mx = -std::numeric_limits<float>::infinity();
+  for (int64_t i = 0; i < n; ++i) mx = std::max(mx, x[i]);
+  if (!std::isfinite(mx)) return mx;  // all -inf (or +inf somewhere)
+  double z = 0.0;
+  for (int64_t i = 0; i < n; ++i) z += std::exp(static_cast<double>(x[i] - mx));
+  return mx + static_cast<float>(std::log(z));
+}
+
+int64_t ArgMax(const float* x, int64_t n) {
+  int64_t best = 0;
+  for (int64_t i = 1; i < n; ++i) {
+    if (x[i] > x[best]) best = i;
+  }
+  return best;
 }
 
 void QuantizeActivations(const float* x, int64_t K, int8_t* q, float* dx, int32_t* qsum) {

@@ -34,6 +34,8 @@ void PagedAttentionPart(const PagedKv& kv, const int32_t* block_table, int64_t s
                         int64_t i1, int64_t h0, int64_t h1);
 void Add(float* x, const float* y, int64_t n);
 void Axpy(float* x, float a, const float* y, int64_t n);
+float LogSumExp(const float* x, int64_t n);
+int64_t ArgMax(const float* x, int64_t n);
 
 // ---- Int8 weights (DType::kQ8; layout in kernels.h) ----
 

@@ -1,9 +1,10 @@
-// RmsNorm, Rope, SiluMul, EmbeddingGather, KvWrite, Add, Axpy: every supported ISA table
-// against the scalar reference on odd sizes.
+// RmsNorm, Rope, SiluMul, EmbeddingGather, KvWrite, Add, Axpy, Sum, LogSumExp, ArgMax: every
+// supported ISA table against the scalar reference on odd sizes.
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -120,6 +121,37 @@ TEST_P(ElementwiseTest, Sum) {
     // Positive terms: relative error <= n * u.
     EXPECT_NEAR(table().sum(x.data(), n), want, 1e-6 * n * want);
   }
+}
+
+TEST_P(ElementwiseTest, LogSumExp) {
+  for (int64_t n : {int64_t{1}, int64_t{7}, int64_t{100}, int64_t{1031}, int64_t{151936}}) {
+    std::vector<float> x = RandomFloats(n, 12 + n, -20.0f, 20.0f);
+    // Per-term exp error ~1e-7 relative, sums in double: ~1e-6 in the log.
+    EXPECT_NEAR(table().log_sum_exp(x.data(), n), reference::LogSumExp(x.data(), n), 2e-6f)
+        << "n=" << n;
+    x[n / 2] = 80.0f;  // one dominant term: log_sum_exp is ~80 + tiny
+    EXPECT_NEAR(table().log_sum_exp(x.data(), n), reference::LogSumExp(x.data(), n), 1e-5f);
+  }
+  const float inf = std::numeric_limits<float>::infinity();
+  std::vector<float> all_masked(37, -inf);
+  EXPECT_EQ(table().log_sum_exp(all_masked.data(), 37), -inf);
+  all_masked[36] = 0.0f;  // one finite logit among masked ones: log(1)
+  EXPECT_FLOAT_EQ(table().log_sum_exp(all_masked.data(), 37), 0.0f);
+}
+
+TEST_P(ElementwiseTest, ArgMaxIsTheFirstLargest) {
+  for (int64_t n : kSizes) {
+    std::vector<float> x = RandomFloats(n, 13 + n);
+    EXPECT_EQ(table().argmax(x.data(), n), reference::ArgMax(x.data(), n)) << "n=" << n;
+    // Ties: the lowest index wins, wherever it sits relative to the vector lanes.
+    if (n >= 3) {
+      x[n - 1] = 100.0f;
+      x[n / 2] = 100.0f;
+      EXPECT_EQ(table().argmax(x.data(), n), n / 2) << "n=" << n;
+    }
+  }
+  const std::vector<float> x = {-1.0f, -std::numeric_limits<float>::infinity(), -0.5f};
+  EXPECT_EQ(table().argmax(x.data(), 3), 2);
 }
 
 INSTANTIATE_TEST_SUITE_P(Isa, ElementwiseTest, ::testing::ValuesIn(testing::SupportedIsas()),
