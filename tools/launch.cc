@@ -39,13 +39,17 @@ absl::Status JoinJob(const Layout& layout, const char* program, comm::Communicat
 }
 
 absl::Status RunWorkerRank(comm::Communicator* world, const Layout& layout,
-                           const ModelSource& source, const ModelConfig& config, int64_t kv_blocks,
-                           int64_t block_size, double step_timeout_seconds, ThreadPool* pool) {
+                           const ModelSource& source, const ModelConfig& config,
+                           const WorkerRankOptions& options, ThreadPool* pool) {
   WorkerLaunch launch;
   launch.layout = layout;
-  launch.kv_blocks = kv_blocks;
-  launch.block_size = block_size;
-  launch.options.step_timeout_seconds = step_timeout_seconds;
+  launch.kv_blocks = options.kv_blocks;
+  launch.block_size = options.block_size;
+  launch.device = options.device;
+  launch.max_tokens = options.max_tokens;
+  launch.max_seqs = options.max_seqs;
+  launch.max_seq_len = options.max_seq_len;
+  launch.options.step_timeout_seconds = options.step_timeout_seconds;
   launch.pool = pool;
   launch.load = [&](const ShardSpec& spec) { return LoadShard(source, config, spec, pool); };
   return RunWorker(world, launch);
@@ -105,7 +109,14 @@ absl::Status GenerateOnJob(comm::Communicator* world, const Layout& layout,
   MOE_ASSIGN_OR_RETURN(std::unique_ptr<comm::Communicator> stage, SplitStages(world, layout));
   RemoteExecutor executor(world, {layout.pp(), layout.ep(), step_timeout_seconds});
   MOE_RETURN_IF_ERROR(executor.AwaitWorkers().status());
+  return GenerateWith(&executor, config, request, options, kv_blocks, on_token, stats);
+}
 
+absl::Status GenerateWith(StepExecutor* executor, const ModelConfig& config,
+                          const GenerateRequest& request, const EngineOptions& options,
+                          int64_t kv_blocks,
+                          const std::function<void(const SampleResult&)>& on_token,
+                          GenerateStats* stats) {
   ServedModel model;
   model.model_id = "moe-run";
   model.config = config;
@@ -114,6 +125,7 @@ absl::Status GenerateOnJob(comm::Communicator* world, const Layout& layout,
   copts.scheduler.block_size = options.block_size;
   copts.scheduler.num_blocks = kv_blocks;
   copts.scheduler.max_batch_tokens = options.max_batch_tokens;
+  copts.scheduler.max_num_seqs = kRunMaxSeqs;
   MOE_RETURN_IF_ERROR(copts.scheduler.Validate());
 
   RequestParams p;
@@ -142,7 +154,7 @@ absl::Status GenerateOnJob(comm::Communicator* world, const Layout& layout,
   auto sink = std::make_shared<TokenSink>(&on_token);
   absl::Status status;
   {
-    Coordinator coordinator(&model, &executor, nullptr, copts);
+    Coordinator coordinator(&model, executor, nullptr, copts);
     coordinator.Start();
     absl::StatusOr<int64_t> id = coordinator.Submit(p, sink);
     status = id.ok() ? sink->Wait() : id.status();

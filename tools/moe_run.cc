@@ -3,6 +3,7 @@
 //
 //   moe-run --model DIR --chat --prompt "What light through yonder window breaks?"
 //   moe-run --model DIR --prompt-ids 1,2,3 --max-tokens 16 --temperature 0 --print-ids
+//   moe-run --model DIR --device cuda:0 --prompt "Hello"
 #include <chrono>
 #include <cstdio>
 #include <iostream>
@@ -18,6 +19,7 @@
 #include "coordinator/chat/chat_template.h"
 #include "coordinator/tokenizer/tokenizer.h"
 #include "kernels/kernels.h"
+#include "tools/device_flag.h"
 #include "tools/flags.h"
 #include "tools/launch.h"
 #include "tools/model_source.h"
@@ -33,6 +35,9 @@ model:
   --random-weights       draw weights from config.json instead of reading them
   --like NAME            random weights of a preset shape (qwen3-0.6b, qwen3-30b-a3b, ...)
   --layers N             with --like: keep the first N layers
+  --device D             cpu, cuda or cuda:N: where the model runs (default cpu); under
+                         mpirun, each worker rank's device (cuda: a GPU of its host by local
+                         rank)
   --threads N            worker threads (default: all cores)
   --math exact|fast      Linear arithmetic: fast rounds activations to bf16 for bf16 weights
                          on CPUs with AVX-512 BF16 (batched decode, prefill); exact keeps
@@ -105,7 +110,8 @@ absl::Status Run(int argc, char** argv) {
                                                   "ep",
                                                   "layer-split",
                                                   "expert-map",
-                                                  "step-timeout"},
+                                                  "step-timeout",
+                                                  "device"},
                                                  {"random-weights", "chat", "no-think",
                                                   "ignore-eos", "print-ids", "json", "help"}));
   if (flags.GetBool("help")) {
@@ -120,6 +126,7 @@ absl::Status Run(int argc, char** argv) {
   if (flags.Has("prompt") == flags.Has("prompt-ids")) {
     return absl::InvalidArgumentError("give exactly one of --prompt TEXT or --prompt-ids 1,2,3");
   }
+  MOE_ASSIGN_OR_RETURN(const Device device, DeviceFromFlags(flags));
   MOE_ASSIGN_OR_RETURN(int64_t threads, flags.GetInt("threads", 0));
   MOE_ASSIGN_OR_RETURN(kernels::MathMode math,
                        kernels::ParseMathMode(flags.GetString("math", "fast")));
@@ -134,9 +141,33 @@ absl::Status Run(int argc, char** argv) {
   MOE_ASSIGN_OR_RETURN(const int64_t block_size, flags.GetInt("block-size", 16));
   if (block_size < 1) return absl::InvalidArgumentError("--block-size must be >= 1");
   const int64_t kv_blocks = RunKvBlocks(config, block_size);
+  EngineOptions options;
+  options.block_size = block_size;
+  MOE_ASSIGN_OR_RETURN(options.max_batch_tokens, flags.GetInt("max-batch-tokens", 512));
+  if (options.max_batch_tokens < 1) {
+    return absl::InvalidArgumentError("--max-batch-tokens must be >= 1");
+  }
+  ShardRunnerOptions runner_options;
+  runner_options.device = device;
+  runner_options.num_blocks = kv_blocks;
+  runner_options.block_size = block_size;
+  runner_options.max_tokens = options.max_batch_tokens;
+  runner_options.max_seqs = kRunMaxSeqs;
+  runner_options.max_seq_len = kv_blocks * block_size;
   if (g_world != nullptr && g_world->rank() != 0) {
-    return RunWorkerRank(g_world, layout, source, config, kv_blocks, block_size,
-                         job.step_timeout_seconds, &pool);
+    WorkerRankOptions w;
+    w.kv_blocks = kv_blocks;
+    w.block_size = block_size;
+    w.step_timeout_seconds = job.step_timeout_seconds;
+    w.device = device;
+    w.max_tokens = runner_options.max_tokens;
+    w.max_seqs = runner_options.max_seqs;
+    w.max_seq_len = runner_options.max_seq_len;
+    return RunWorkerRank(g_world, layout, source, config, w, &pool);
+  }
+  // Alone on a GPU: fail now, before anything is read, when there is none.
+  if (g_world == nullptr) {
+    MOE_ASSIGN_OR_RETURN(runner_options.device, CheckDevice(device));
   }
 
   // Tokenizer: needed for text prompts and text output, optional otherwise.
@@ -222,13 +253,6 @@ absl::Status Run(int argc, char** argv) {
     req.stop_ids.push_back(static_cast<int32_t>(id));
   }
 
-  EngineOptions options;
-  options.block_size = block_size;
-  MOE_ASSIGN_OR_RETURN(options.max_batch_tokens, flags.GetInt("max-batch-tokens", 512));
-  if (options.max_batch_tokens < 1) {
-    return absl::InvalidArgumentError("--max-batch-tokens must be >= 1");
-  }
-
   const bool json = flags.GetBool("json");
   std::unique_ptr<StreamDecoder> stream;
   if (tokenizer != nullptr && !json) stream = std::make_unique<StreamDecoder>(*tokenizer, true);
@@ -251,6 +275,14 @@ absl::Status Run(int argc, char** argv) {
   if (g_world != nullptr) {
     MOE_RETURN_IF_ERROR(GenerateOnJob(g_world, layout, config, req, options, kv_blocks,
                                       job.step_timeout_seconds, on_token, &stats));
+  } else if (runner_options.device.is_cuda()) {
+    // The in-process worker on the GPU, stepped by the coordinator's scheduler.
+    MOE_ASSIGN_OR_RETURN(std::unique_ptr<ShardRunner> runner,
+                         MakeShardRunner(model.weights.get(), &pool, runner_options));
+    model.weights.reset();  // uploaded
+    LocalExecutor local;
+    local.set_runner(runner.get());
+    MOE_RETURN_IF_ERROR(GenerateWith(&local, config, req, options, kv_blocks, on_token, &stats));
   } else {
     Engine engine(model.weights.get(), &pool, options);
     MOE_RETURN_IF_ERROR(engine.Generate(
@@ -267,12 +299,13 @@ absl::Status Run(int argc, char** argv) {
 
   std::fprintf(stderr,
                "moe-run: load %.2f s | prompt %lld tokens, %.1f tok/s | decode %lld tokens, "
-               "%.1f tok/s | %d threads, kernels %s, math %s\n",
+               "%.1f tok/s | %s, %d threads, kernels %s, math %s\n",
                model.load_seconds, static_cast<long long>(stats.prompt_tokens),
                stats.prefill_seconds > 0 ? stats.prompt_tokens / stats.prefill_seconds : 0.0,
                static_cast<long long>(stats.generated_tokens),
                stats.decode_seconds > 0 ? stats.decode_steps / stats.decode_seconds : 0.0,
-               pool.num_threads(), std::string(kernels::ActiveIsa()).c_str(),
+               runner_options.device.ToString().c_str(), pool.num_threads(),
+               std::string(kernels::ActiveIsa()).c_str(),
                kernels::FastLinearActive() ? "fast" : "exact");
   return absl::OkStatus();
 }

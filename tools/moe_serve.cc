@@ -4,6 +4,7 @@
 //
 //   moe-serve --model DIR [--grpc-port 50051] [--http-port 8000] [--threads N] ...
 //   mpirun -np 1+P*E moe-serve --model DIR --pp P --ep E ...
+//   moe-serve --model DIR --device cuda:0        (the in-process worker on a GPU)
 //   moe-serve plan --model DIR --pp P --ep E     (what each rank will hold)
 #include <signal.h>
 
@@ -28,19 +29,20 @@
 #include "coordinator/remote/remote_executor.h"
 #include "kernels/kernels.h"
 #include "model/kv_cache.h"
+#include "tools/device_flag.h"
 #include "tools/flags.h"
 #include "tools/launch.h"
 #include "tools/model_source.h"
 #include "worker/layout.h"
+#include "worker/shard_runner.h"
 #include "worker/shard_worker.h"
-#include "worker/step_runner.h"
 
 namespace moe {
 namespace {
 
 constexpr char kUsage[] = R"(usage: moe-serve --model DIR [flags]
        mpirun -np 1+P*E moe-serve --model DIR --pp P --ep E [flags]
-       moe-serve plan --model DIR --pp P --ep E [--kv-blocks N | --kv-cache-gb X]
+       moe-serve plan --model DIR --pp P --ep E [--device D] [--kv-blocks N | --kv-cache-gb X]
 
 Serves a Qwen3 / Qwen3-MoE model over gRPC (moe.v1.Inference, health, reflection) and an
 OpenAI-compatible HTTP API. A model directory without tokenizer files serves token-id
@@ -52,6 +54,9 @@ Model:
   --like NAME [--layers N] a preset shape with random weights (qwen3-0.6b, qwen3-30b-a3b, ...)
   --served-model-name S    the model name clients use (default: DIR's basename)
   --max-model-len N        prompt + output tokens per sequence (default: the model's context)
+  --device D               cpu, cuda or cuda:N: where each worker computes (default cpu); under
+                           mpirun, cuda gives each worker rank a GPU of its host (local rank
+                           modulo the host's GPUs)
   --threads N              compute threads per worker (default: all cores)
   --math exact|fast        fp32 math, or bf16 activations in the matrix products (default fast)
   --weights bf16|int8      convert the weight matrices at load; int8: quantized in blocks of 32
@@ -81,19 +86,6 @@ Network:
   --drain-seconds S        on SIGTERM (SIGUSR1 to mpirun for a job): stop admitting, finish
                            running requests for up to S seconds (default 30), then exit 0
 )";
-
-// The in-process worker. REQUIRES: set_runner() before the coordinator starts.
-class LocalExecutor : public StepExecutor {
- public:
-  void set_runner(StepRunner* runner) { runner_ = runner; }
-  absl::StatusOr<v1::StepResult> Execute(const v1::StepPlan& plan) override {
-    if (plan.shutdown() || runner_ == nullptr) return v1::StepResult();
-    return runner_->Run(plan);
-  }
-
- private:
-  StepRunner* runner_ = nullptr;
-};
 
 volatile sig_atomic_t g_signal = 0;
 // The MPI job this process is a rank of (null when alone): an error exit aborts the whole job,
@@ -154,15 +146,17 @@ int64_t KvBlocks(const ModelConfig& config, const Layout& layout, int64_t kv_blo
 }
 
 // `moe-serve plan`: what each rank of a layout will hold, before anything is launched.
-void PrintPlan(const ModelConfig& config, const Layout& layout, int64_t kv_blocks,
-               int64_t block_size) {
-  std::printf("layout %s: %lld MPI ranks (mpirun -np %lld), %lld KV blocks of %lld tokens\n",
-              layout.Describe().c_str(), static_cast<long long>(layout.world_size()),
+void PrintPlan(const ModelConfig& config, const Layout& layout, const Device& device,
+               int64_t kv_blocks, int64_t block_size) {
+  std::printf("layout %s on %s, %lld MPI ranks (mpirun -np %lld), %lld KV blocks of %lld tokens\n",
+              layout.Describe().c_str(), device.ToString().c_str(),
+              static_cast<long long>(layout.world_size()),
               static_cast<long long>(layout.world_size()), static_cast<long long>(kv_blocks),
               static_cast<long long>(block_size));
-  std::printf("%-5s %-12s %-10s %-8s %12s %12s %12s\n", "rank", "role", "layers", "experts",
-              "weights MiB", "KV MiB", "total MiB");
-  std::printf("%-5d %-12s %-10s %-8s %12s %12s %12s\n", 0, "coordinator", "-", "-", "0", "0", "0");
+  std::printf("%-5s %-12s %-7s %-10s %-8s %12s %12s %12s\n", "rank", "role", "device", "layers",
+              "experts", "weights MiB", "KV MiB", "total MiB");
+  std::printf("%-5d %-12s %-7s %-10s %-8s %12s %12s %12s\n", 0, "coordinator", "-", "-", "-", "0",
+              "0", "0");
   const double mib = 1 << 20;
   const int64_t bytes_per_param = config.torch_dtype == "float32" ? 4 : 2;
   for (int64_t w = 0; w < layout.num_workers(); ++w) {
@@ -173,9 +167,10 @@ void PrintPlan(const ModelConfig& config, const Layout& layout, int64_t kv_block
     const std::string layers = absl::StrCat("[", spec.layer_begin, ",", spec.layer_end, ")");
     const std::string experts =
         config.is_moe() ? absl::StrCat(m.experts, "/", config.num_experts) : "-";
-    std::printf("%-5lld %-12s %-10s %-8s %12.1f %12.1f %12.1f\n", static_cast<long long>(w + 1),
-                role.c_str(), layers.c_str(), experts.c_str(), m.weight_bytes / mib,
-                m.kv_bytes / mib, (m.weight_bytes + m.kv_bytes) / mib);
+    std::printf("%-5lld %-12s %-7s %-10s %-8s %12.1f %12.1f %12.1f\n",
+                static_cast<long long>(w + 1), role.c_str(), device.ToString().c_str(),
+                layers.c_str(), experts.c_str(), m.weight_bytes / mib, m.kv_bytes / mib,
+                (m.weight_bytes + m.kv_bytes) / mib);
   }
 }
 
@@ -215,7 +210,8 @@ absl::Status Serve(int argc, char** argv) {
                                                   "expert-map",
                                                   "step-timeout",
                                                   "math",
-                                                  "weights"},
+                                                  "weights",
+                                                  "device"},
                                                  {"random-weights", "no-prefix-caching", "help"}));
   if (flags.GetBool("help")) {
     std::fputs(kUsage, stdout);
@@ -239,6 +235,7 @@ absl::Status Serve(int argc, char** argv) {
   sched.enable_prefix_caching = !flags.GetBool("no-prefix-caching");
   MOE_ASSIGN_OR_RETURN(int64_t kv_blocks, flags.GetInt("kv-blocks", 0));
   MOE_ASSIGN_OR_RETURN(double kv_gb, flags.GetDouble("kv-cache-gb", 2.0));
+  MOE_ASSIGN_OR_RETURN(Device device, DeviceFromFlags(flags));
   MOE_ASSIGN_OR_RETURN(int64_t threads, flags.GetInt("threads", 0));
   MOE_ASSIGN_OR_RETURN(int64_t max_model_len, flags.GetInt("max-model-len", 0));
   MOE_ASSIGN_OR_RETURN(int64_t grpc_port, flags.GetInt("grpc-port", 50051));
@@ -272,19 +269,32 @@ absl::Status Serve(int argc, char** argv) {
   }
   kv_blocks = KvBlocks(config, layout, kv_blocks, kv_gb, model_len, sched);
   if (plan_only) {
-    PrintPlan(config, layout, kv_blocks, sched.block_size);
+    PrintPlan(config, layout, device, kv_blocks, sched.block_size);
     return absl::OkStatus();
   }
   MOE_RETURN_IF_ERROR(JoinJob(layout, "moe-serve", &g_world));
   comm::Communicator* world = g_world;
+  // Workers on a GPU: alone, fail now when there is none (worker ranks check their own).
+  if (world == nullptr) {
+    MOE_ASSIGN_OR_RETURN(device, CheckDevice(device));
+  }
+  // A worker's steps: at most what the scheduler sends (sizes the CUDA buffers and graphs).
+  const int64_t step_seq_len = std::min(model_len, kv_blocks * sched.block_size);
   if (world != nullptr && world->rank() != 0) {
     // A worker: the coordinator decides when to stop (a shutdown plan after its drain).
     signal(SIGTERM, SIG_IGN);
     signal(SIGINT, SIG_IGN);
     signal(SIGUSR1, SIG_IGN);
     ThreadPool pool(static_cast<int>(threads));
-    return RunWorkerRank(world, layout, source, config, kv_blocks, sched.block_size, step_timeout,
-                         &pool);
+    WorkerRankOptions w;
+    w.kv_blocks = kv_blocks;
+    w.block_size = sched.block_size;
+    w.step_timeout_seconds = step_timeout;
+    w.device = device;
+    w.max_tokens = sched.max_batch_tokens;
+    w.max_seqs = sched.max_num_seqs;
+    w.max_seq_len = step_seq_len;
+    return RunWorkerRank(world, layout, source, config, w, &pool);
   }
 
   ApiKeys api_keys;
@@ -349,7 +359,7 @@ absl::Status Serve(int argc, char** argv) {
 
   std::unique_ptr<ThreadPool> pool;
   std::unique_ptr<ModelWeights> weights;
-  std::unique_ptr<StepRunner> runner;
+  std::unique_ptr<ShardRunner> runner;
   if (remote) {
     MOE_ASSIGN_OR_RETURN(std::vector<v1::WorkerHello> hellos, remote->AwaitWorkers());
     for (const v1::WorkerHello& h : hellos) {
@@ -360,16 +370,30 @@ absl::Status Serve(int argc, char** argv) {
                    h.weight_bytes() / 1048576.0, h.kv_bytes() / 1048576.0, h.load_seconds(),
                    h.resident_bytes() / 1048576.0);
     }
-    served.layout = absl::StrCat(layout.Describe(), " workers=", layout.num_workers(), " mpi");
+    served.layout = absl::StrCat(layout.Describe(), " ", device.ToString(),
+                                 " workers=", layout.num_workers(), " mpi");
   } else {
     pool = std::make_unique<ThreadPool>(static_cast<int>(threads));
     MOE_ASSIGN_OR_RETURN(weights, LoadShard(source, config, ShardSpec::Whole(config), pool.get()));
-    runner = std::make_unique<StepRunner>(weights.get(), pool.get(), kv_blocks, sched.block_size);
+    ShardRunnerOptions ro;
+    ro.device = device;
+    ro.num_blocks = kv_blocks;
+    ro.block_size = sched.block_size;
+    ro.max_tokens = sched.max_batch_tokens;
+    ro.max_seqs = sched.max_num_seqs;
+    ro.max_seq_len = model_len;
+    MOE_ASSIGN_OR_RETURN(runner, MakeShardRunner(weights.get(), pool.get(), ro));
     local.set_runner(runner.get());
-    served.layout = absl::StrCat("pp1 ep1 cpu threads=", pool->num_threads(),
-                                 " math=", kernels::FastLinearActive() ? "fast" : "exact");
-    std::fprintf(stderr, "moe-serve: %.1f MiB weights loaded, resident %.1f MiB\n",
-                 weights->matrix_bytes() / 1048576.0, ResidentBytes() / 1048576.0);
+    const double weight_mib = weights->matrix_bytes() / 1048576.0;
+    if (device.is_cuda()) {
+      weights.reset();  // uploaded to the device
+      served.layout = absl::StrCat("pp1 ep1 ", device.ToString());
+    } else {
+      served.layout = absl::StrCat("pp1 ep1 cpu threads=", pool->num_threads(),
+                                   " math=", kernels::FastLinearActive() ? "fast" : "exact");
+    }
+    std::fprintf(stderr, "moe-serve: %.1f MiB weights loaded on %s, resident %.1f MiB\n",
+                 weight_mib, device.ToString().c_str(), ResidentBytes() / 1048576.0);
   }
   const int64_t block_bytes =
       KvCache::BytesPerBlock(config, config.num_hidden_layers, sched.block_size);

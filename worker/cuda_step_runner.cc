@@ -2,7 +2,7 @@
 
 namespace moe {
 
-void CudaStepRunner::set_ep_all_reduce_host(std::function<void(float* data, int64_t n)> fn) {
+void CudaStepRunner::set_ep_all_reduce(std::function<void(float* data, int64_t n)> fn) {
   cuda::CudaForward& f = model_->forward();
   f.set_ep_all_reduce(
       [this, fn = std::move(fn)](float* data, int64_t n, cudaStream_t stream) -> cuda::Status {
@@ -34,6 +34,7 @@ bool CudaStepRunner::GpuSamplable(const SequenceState& s) {
 absl::StatusOr<int64_t> CudaStepRunner::Prepare(const v1::StepPlan& plan) {
   samples_.clear();
   sample_seq_.clear();
+  MOE_RETURN_IF_ERROR(model_->MakeCurrent());
   MOE_RETURN_IF_ERROR(sequences_.Apply(plan, &batch_, &states_));
   if (batch_.seqs.empty()) return 0;
   if (model_->spec().has_head(model_->config())) {
@@ -62,7 +63,8 @@ absl::Status CudaStepRunner::Forward(float* hidden) {
   return model_->Forward(batch_, samples_, first ? nullptr : hidden, last ? nullptr : hidden);
 }
 
-absl::StatusOr<v1::StepResult> CudaStepRunner::Sample(const v1::StepPlan& plan) {
+absl::StatusOr<v1::StepResult> CudaStepRunner::Sample(const v1::StepPlan& plan,
+                                                      const float* /*hidden*/) {
   v1::StepResult result;
   result.set_step_id(plan.step_id());
   if (samples_.empty()) return result;

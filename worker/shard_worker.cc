@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
@@ -25,7 +26,7 @@ absl::Status SendHello(comm::Communicator* world, const v1::WorkerHello& hello) 
 }
 
 ShardWorker::ShardWorker(const Layout& layout, int64_t worker, comm::Communicator* world,
-                         comm::Communicator* stage, StepRunner* runner, ShardWorkerOptions options)
+                         comm::Communicator* stage, ShardRunner* runner, ShardWorkerOptions options)
     : layout_(layout),
       worker_(worker),
       stage_index_(layout.stage_of(worker)),
@@ -35,7 +36,7 @@ ShardWorker::ShardWorker(const Layout& layout, int64_t worker, comm::Communicato
       runner_(runner),
       options_(options) {
   if (layout_.ep() > 1) {
-    runner_->model().set_ep_all_reduce([this](float* data, int64_t n) {
+    runner_->set_ep_all_reduce([this](float* data, int64_t n) {
       if (!comm_error_.ok()) return;  // the step has failed already: skip the rest
       const auto t0 = comm::Clock::now();
       absl::Status s = stage_->AllReduceSum(data, n, deadline_);
@@ -78,7 +79,7 @@ v1::StepResult ShardWorker::Step(const v1::StepPlan& plan) {
   if (!T.ok()) return fail(T.status());
   const bool last = stage_index_ == layout_.pp() - 1;
   if (*T > 0) {
-    const int64_t n = *T * runner_->model().config().hidden_size;
+    const int64_t n = *T * runner_->config().hidden_size;
     float* h = runner_->hidden(*T);
     if (stage_index_ > 0) {
       const int src = static_cast<int>(layout_.rank_of(stage_index_ - 1, ep_rank_));
@@ -91,8 +92,9 @@ v1::StepResult ShardWorker::Step(const v1::StepPlan& plan) {
                                                         ": ", s.message())));
       }
     }
-    runner_->Forward(h);
+    absl::Status forward = runner_->Forward(h);
     if (!comm_error_.ok()) return fail(comm_error_);
+    if (!forward.ok()) return fail(forward);
     if (!last) {
       // The next stage may still be busy with an earlier plan: send in the background.
       absl::Status s = FinishSend(deadline_);
@@ -104,7 +106,9 @@ v1::StepResult ShardWorker::Step(const v1::StepPlan& plan) {
       if (!req.ok()) return fail(req.status());
       send_ = std::move(*req);
     } else if (ep_rank_ == 0) {
-      result = runner_->Sample(plan, h);
+      absl::StatusOr<v1::StepResult> sampled = runner_->Sample(plan, h);
+      if (!sampled.ok()) return fail(sampled.status());
+      result = *std::move(sampled);
     }
   }
   result.set_step_id(plan.step_id());
@@ -135,6 +139,12 @@ absl::Status ShardWorker::Run() {
     MOE_RETURN_IF_ERROR(world_->Send(0, comm::kTagAck, ack.data(), static_cast<int64_t>(ack.size()),
                                      DeadlineAfter(options_.step_timeout_seconds)));
   }
+}
+
+int WorkerLocalRank(const comm::Communicator& world) {
+  const char* env = std::getenv("OMPI_COMM_WORLD_LOCAL_RANK");
+  if (env != nullptr && *env != '\0') return std::atoi(env);
+  return world.rank() - 1;
 }
 
 int64_t ResidentBytes() {
@@ -170,22 +180,35 @@ absl::Status RunWorker(comm::Communicator* world, const WorkerLaunch& launch) {
                                spec.expert_owned.empty() ? std::string()
                                                          : absl::StrCat(" experts ", experts, "/",
                                                                         spec.expert_owned.size())));
-  const auto t0 = comm::Clock::now();
-  absl::StatusOr<std::unique_ptr<ModelWeights>> weights = launch.load(spec);
-  if (!weights.ok()) {
-    hello.set_error(std::string(weights.status().message()));
+  auto report = [&](const absl::Status& s) {
+    hello.set_error(std::string(s.message()));
     SendHello(world, hello).IgnoreError();
-    return weights.status();
-  }
-  StepRunner runner(weights->get(), launch.pool, launch.kv_blocks, launch.block_size);
+    return s;
+  };
+  const auto t0 = comm::Clock::now();
+  absl::StatusOr<Device> device = ResolveDevice(launch.device, WorkerLocalRank(*world));
+  if (!device.ok()) return report(device.status());
+  hello.set_shard(absl::StrCat(hello.shard(), " on ", device->ToString()));
+  absl::StatusOr<std::unique_ptr<ModelWeights>> weights = launch.load(spec);
+  if (!weights.ok()) return report(weights.status());
+  ShardRunnerOptions ro;
+  ro.device = *device;
+  ro.num_blocks = launch.kv_blocks;
+  ro.block_size = launch.block_size;
+  ro.max_tokens = launch.max_tokens;
+  ro.max_seqs = launch.max_seqs;
+  ro.max_seq_len = launch.max_seq_len;
+  absl::StatusOr<std::unique_ptr<ShardRunner>> runner =
+      MakeShardRunner(weights->get(), launch.pool, ro);
+  if (!runner.ok()) return report(runner.status());
   hello.set_weight_bytes((*weights)->matrix_bytes());
-  hello.set_kv_bytes(launch.kv_blocks * KvCache::BytesPerBlock((*weights)->config(),
-                                                               spec.layer_end - spec.layer_begin,
-                                                               launch.block_size));
+  hello.set_kv_bytes((*runner)->kv_bytes());
+  // The device holds its own copy of the weights: free the host one.
+  if (device->is_cuda()) weights->reset();
   hello.set_load_seconds(std::chrono::duration<double>(comm::Clock::now() - t0).count());
   hello.set_resident_bytes(ResidentBytes());
   MOE_RETURN_IF_ERROR(SendHello(world, hello));
-  ShardWorker worker(layout, w, world, stage.get(), &runner, launch.options);
+  ShardWorker worker(layout, w, world, stage.get(), runner->get(), launch.options);
   return worker.Run();
 }
 

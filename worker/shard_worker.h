@@ -6,8 +6,13 @@
 // the acknowledgement is a StepResult carrying the step id, the sampled tokens (sampling rank
 // only) or an error. Plans run in the order they arrive.
 //
+// The shard runs on the worker's device through a ShardRunner (worker/shard_runner.h): the CPU
+// StepRunner or, with `--device cuda[:N]`, CudaStepRunner. Activations cross stages in host
+// memory, so CPU and GPU stages may be mixed.
+//
 // Start-up: after loading, each worker sends the coordinator a v1::WorkerHello (kTagControl):
-// its host, pid, shard and bytes, or the load error (SendHello).
+// its host, pid, shard, device and bytes, or the error (no such device, load failure:
+// SendHello).
 #pragma once
 
 #include <cstdint>
@@ -19,7 +24,7 @@
 #include "comm/communicator.h"
 #include "common/status.h"
 #include "worker/layout.h"
-#include "worker/step_runner.h"
+#include "worker/shard_runner.h"
 
 namespace moe {
 
@@ -37,7 +42,7 @@ class ShardWorker {
   // `world`: the job (rank 0 = coordinator); `stage`: this worker's EP group (size ep); both and
   // `runner` (over this worker's shard) must outlive the worker.
   ShardWorker(const Layout& layout, int64_t worker, comm::Communicator* world,
-              comm::Communicator* stage, StepRunner* runner, ShardWorkerOptions options);
+              comm::Communicator* stage, ShardRunner* runner, ShardWorkerOptions options);
 
   // Serves plans until a shutdown plan (OK) or a lost coordinator (UNAVAILABLE: no plan for two
   // step timeouts; the caller must then end the job, see comm/README.md).
@@ -53,7 +58,7 @@ class ShardWorker {
   int64_t worker_, stage_index_, ep_rank_;
   comm::Communicator* world_;
   comm::Communicator* stage_;
-  StepRunner* runner_;
+  ShardRunner* runner_;
   ShardWorkerOptions options_;
   comm::Clock::time_point deadline_;
   absl::Status comm_error_;  // first EP all-reduce failure of the current step
@@ -68,6 +73,13 @@ struct WorkerLaunch {
   Layout layout;
   int64_t kv_blocks = 0;  // KV blocks (of the whole job's pool; each worker holds its layers')
   int64_t block_size = 16;
+  // cpu, cuda:N, or cuda: this worker's local rank (WorkerLocalRank) modulo its host's devices.
+  Device device;
+  // The largest step the coordinator's scheduler sends (sizes CUDA buffers and graphs): tokens
+  // (--max-batch-tokens), sequences (--max-num-seqs), positions per sequence (model length).
+  int64_t max_tokens = 512;
+  int64_t max_seqs = 256;
+  int64_t max_seq_len = 4096;
   ShardWorkerOptions options;
   ThreadPool* pool = nullptr;
   // Loads (or draws) the weights of one shard.
@@ -79,10 +91,14 @@ struct WorkerLaunch {
 absl::StatusOr<std::unique_ptr<comm::Communicator>> SplitStages(comm::Communicator* world,
                                                                 const Layout& layout);
 
-// The life of worker rank world->rank() >= 1: splits the stage groups, loads its shard, reports
-// to the coordinator (SendHello; a load error is reported, then returned) and serves plans until
-// shutdown.
+// The life of worker rank world->rank() >= 1: splits the stage groups, resolves its device,
+// loads its shard onto it, reports to the coordinator (SendHello; a device or load error is
+// reported, then returned) and serves plans until shutdown.
 absl::Status RunWorker(comm::Communicator* world, const WorkerLaunch& launch);
+
+// This worker's index among the processes of its host (OpenMPI's OMPI_COMM_WORLD_LOCAL_RANK),
+// or world->rank() - 1 when the launcher does not say.
+int WorkerLocalRank(const comm::Communicator& world);
 
 // This process's resident memory in bytes (0 where /proc is unavailable).
 int64_t ResidentBytes();

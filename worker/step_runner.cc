@@ -1,9 +1,5 @@
 #include "worker/step_runner.h"
 
-#include <chrono>
-
-#include "absl/strings/str_cat.h"
-
 namespace moe {
 
 StepRunner::StepRunner(const ModelWeights* weights, ThreadPool* pool, int64_t num_blocks,
@@ -12,20 +8,6 @@ StepRunner::StepRunner(const ModelWeights* weights, ThreadPool* pool, int64_t nu
       model_(weights, pool),
       cache_(weights->config(), weights->spec().layer_end - weights->spec().layer_begin, num_blocks,
              block_size) {}
-
-absl::StatusOr<v1::StepResult> StepRunner::Run(const v1::StepPlan& plan) {
-  const auto t0 = std::chrono::steady_clock::now();
-  MOE_ASSIGN_OR_RETURN(const int64_t T, Prepare(plan));
-  v1::StepResult result;
-  result.set_step_id(plan.step_id());
-  if (T == 0) return result;
-  float* h = hidden(T);
-  Forward(h);
-  result = Sample(plan, h);
-  result.set_compute_seconds(
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-  return result;
-}
 
 float* StepRunner::hidden(int64_t T) {
   const size_t n = static_cast<size_t>(T * weights_->config().hidden_size);
@@ -40,12 +22,13 @@ absl::StatusOr<int64_t> StepRunner::Prepare(const v1::StepPlan& plan) {
   return batch_.num_tokens();
 }
 
-void StepRunner::Forward(float* hidden) {
+absl::Status StepRunner::Forward(float* hidden) {
   if (weights_->spec().has_embedding()) model_.Embed(batch_, hidden);
   model_.Forward(batch_, &cache_, hidden);
+  return absl::OkStatus();
 }
 
-v1::StepResult StepRunner::Sample(const v1::StepPlan& plan, const float* hidden) {
+absl::StatusOr<v1::StepResult> StepRunner::Sample(const v1::StepPlan& plan, const float* hidden) {
   const int64_t V = weights_->config().vocab_size;
   v1::StepResult result;
   result.set_step_id(plan.step_id());

@@ -77,7 +77,15 @@ cuda::ForwardConfig ToForwardConfig(const ModelConfig& c, const ShardSpec& spec)
 }  // namespace
 
 absl::Status CudaQwen3Model::Init(const CudaModelOptions& options) {
-  MOE_RETURN_IF_ERROR(CudaOk(cudaSetDevice(options.device), "cudaSetDevice"));
+  if (options.max_tokens < 1 || options.max_seqs < 1 || options.max_seq_len < 1 ||
+      options.block_size < 1 || options.num_blocks < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("cuda model options: max_tokens ", options.max_tokens, ", max_seqs ",
+                     options.max_seqs, ", max_seq_len ", options.max_seq_len, ", block_size ",
+                     options.block_size, ", num_blocks ", options.num_blocks, " must all be >= 1"));
+  }
+  device_ = options.device;
+  MOE_RETURN_IF_ERROR(MakeCurrent());
   cuda::ForwardOptions o;
   o.num_blocks = options.num_blocks;
   o.block_size = options.block_size;
@@ -87,6 +95,16 @@ absl::Status CudaQwen3Model::Init(const CudaModelOptions& options) {
   o.max_blocks_per_seq = block_table_width_;
   o.use_graphs = options.use_graphs;
   return FromCuda(cuda::CudaForward::Create(ToForwardConfig(config_, spec_), o, &forward_));
+}
+
+absl::Status CudaQwen3Model::MakeCurrent() const {
+  return CudaOk(cudaSetDevice(device_), absl::StrCat("cudaSetDevice(", device_, ")").c_str());
+}
+
+int64_t CudaQwen3Model::kv_bytes() const {
+  const cuda::ForwardOptions& o = forward_->options();
+  return 2 * (spec_.layer_end - spec_.layer_begin) * o.num_blocks * o.block_size *
+         config_.num_key_value_heads * config_.head_dim * 2;
 }
 
 absl::StatusOr<std::unique_ptr<CudaQwen3Model>> CudaQwen3Model::Create(

@@ -2,8 +2,8 @@
 // the way) into a CudaForward, or draws random weights on the device, and runs StepBatches
 // (model/qwen3.h) on it. The worker's `--device cuda:N` path (worker/cuda_step_runner.h).
 //
-// Thread-compatible: one thread drives it. The device is selected (cudaSetDevice) in Create and
-// must stay the calling thread's current device.
+// Thread-compatible: one thread at a time drives it. Create selects the device (cudaSetDevice)
+// on the calling thread; a thread that takes over calls MakeCurrent first.
 #pragma once
 
 #include <cstdint>
@@ -17,6 +17,9 @@
 
 namespace moe {
 
+// Buffers and graphs are sized for the largest step the scheduler may send: the worker takes
+// max_tokens from --max-batch-tokens, max_seqs from --max-num-seqs and max_seq_len from the
+// served model length (worker/shard_runner.h: ShardRunnerOptions).
 struct CudaModelOptions {
   int device = 0;          // cuda:N
   int64_t num_blocks = 0;  // KV cache blocks per layer
@@ -48,6 +51,12 @@ class CudaQwen3Model {
   const ModelConfig& config() const { return config_; }
   const ShardSpec& spec() const { return spec_; }
   cuda::CudaForward& forward() { return *forward_; }
+  int device() const { return device_; }
+  // Bytes of the device KV cache (bf16 keys and values of the shard's layers).
+  int64_t kv_bytes() const;
+
+  // Makes this model's device the calling thread's current device.
+  absl::Status MakeCurrent() const;
 
   // Checks a batch as Qwen3Model::ValidateBatch does, against this model's cache and limits.
   absl::Status ValidateBatch(const StepBatch& batch) const;
@@ -69,6 +78,7 @@ class CudaQwen3Model {
 
   ModelConfig config_;
   ShardSpec spec_;
+  int device_ = 0;
   int64_t block_table_width_ = 0;
   std::unique_ptr<cuda::CudaForward> forward_;
 };
