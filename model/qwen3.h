@@ -94,6 +94,7 @@ class Qwen3Model {
   std::vector<float> inv_freq_;  // [head_dim / 2]
   // Scratch, grown as needed.
   std::vector<float> norm_, q_, k_, v_, attn_, proj_, gate_, up_, router_logits_;
+  std::vector<float> moe_y_;  // [routed (token, expert) pairs, hidden] the experts' outputs
   std::vector<float> mlp_out_;
   std::vector<int32_t> positions_;
   AllReduceFn ep_all_reduce_;

@@ -232,5 +232,40 @@ TEST(MoeExperts, SkipsOutOfRangeAssignments) {
   EXPECT_GT(norm, 0.0f);
 }
 
+// MoeExperts runs whole experts per thread when there are at least two routed experts per
+// thread, and splits each expert's rows over the threads otherwise: the output is the same bits
+// for 1, 2 and 3 threads (both paths, and both against the one-thread path).
+TEST(MoeExperts, SameBitsForAnyThreadCount) {
+  auto f = LoadFixture(ModelDir("tiny-qwen3-moe"));
+  ASSERT_NE(f, nullptr);
+  const int64_t H = f->config.hidden_size, T = 5;
+  std::vector<float> h(static_cast<size_t>(T * H));
+  for (size_t i = 0; i < h.size(); ++i) h[i] = 0.013f * static_cast<float>(i % 23) - 0.1f;
+  // 8 of the 8 experts routed (expert-parallel with 2 and 3 threads), then 3 (row split).
+  std::vector<ExpertAssignment> many, few;
+  for (int32_t t = 0; t < T; ++t) {
+    many.push_back({t, (2 * t) % 8, 0.25f + 0.1f * static_cast<float>(t)});
+    many.push_back({t, (2 * t + 3) % 8, 0.75f - 0.1f * static_cast<float>(t)});
+    few.push_back({t, t % 3, 1.0f - 0.05f * static_cast<float>(t)});
+  }
+  for (const auto* assignments : {&many, &few}) {
+    std::vector<std::vector<float>> outs;
+    for (int threads : {1, 2, 3}) {
+      ThreadPool pool(threads);
+      Qwen3Model model(f->weights.get(), &pool);
+      std::vector<float> out(h.size(), 0.0f);
+      model.MoeExperts(0, h.data(), T, *assignments, out.data());
+      outs.push_back(out);
+    }
+    for (size_t i = 1; i < outs.size(); ++i) {
+      EXPECT_EQ(0, std::memcmp(outs[0].data(), outs[i].data(), outs[0].size() * sizeof(float)))
+          << "threads index " << i;
+    }
+    float norm = 0.0f;
+    for (float v : outs[0]) norm += std::fabs(v);
+    EXPECT_GT(norm, 0.0f);
+  }
+}
+
 }  // namespace
 }  // namespace moe
