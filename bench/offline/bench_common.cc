@@ -8,8 +8,33 @@
 
 #include "absl/strings/str_format.h"
 #include "kernels/kernels.h"
+#include "tools/flags.h"
 
 namespace moe {
+
+absl::StatusOr<std::vector<int64_t>> BatchSizesFromFlags(const Flags& flags,
+                                                         std::vector<int64_t> fallback) {
+  std::vector<int64_t> batches = std::move(fallback);
+  if (flags.Has("batch")) {
+    MOE_ASSIGN_OR_RETURN(batches, flags.GetIntList("batch"));
+  }
+  if (batches.empty() || *std::min_element(batches.begin(), batches.end()) < 1) {
+    return absl::InvalidArgumentError("--batch: batch sizes must be >= 1");
+  }
+  return batches;
+}
+
+absl::StatusOr<ArithmeticNames> SetMathFromFlags(const Flags& flags, WeightFormat weights) {
+  MOE_ASSIGN_OR_RETURN(kernels::MathMode math,
+                       kernels::ParseMathMode(flags.GetString("math", "fast")));
+  kernels::SetMathMode(math);
+  ArithmeticNames names;
+  names.math = kernels::FastLinearActive() ? "fast" : "exact";
+  names.weights = weights != WeightFormat::kInt8 ? std::string(WeightFormatName(weights))
+                  : kernels::Int8LinearActive()  ? "int8 (vnni)"
+                                                 : "int8 (scalar reference)";
+  return names;
+}
 
 Spread SummarizeRuns(std::vector<double> v) {
   Spread s;

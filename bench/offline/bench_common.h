@@ -13,9 +13,28 @@
 #include <string>
 #include <vector>
 
+#include "common/status.h"
 #include "common/thread_pool.h"
+#include "model/weights.h"
 
 namespace moe {
+
+class Flags;
+
+// --batch as a list of batch sizes (`fallback` when absent). INVALID_ARGUMENT when empty or a
+// size is below 1.
+absl::StatusOr<std::vector<int64_t>> BatchSizesFromFlags(const Flags& flags,
+                                                         std::vector<int64_t> fallback);
+
+// The arithmetic that runs, for the reports: "fast" only where the CPU has the fast kernels,
+// int8 with or without VNNI.
+struct ArithmeticNames {
+  std::string math;
+  std::string weights;
+};
+// Sets the process-wide math mode from --math (default fast) and names what runs with
+// `weights` (the source's weight format).
+absl::StatusOr<ArithmeticNames> SetMathFromFlags(const Flags& flags, WeightFormat weights);
 
 struct Spread {
   double median = 0, min = 0, max = 0;

@@ -76,30 +76,20 @@ absl::Status Offline(int argc, char** argv) {
   MOE_ASSIGN_OR_RETURN(ModelSource source, ModelSourceFromFlags(flags));
   MOE_ASSIGN_OR_RETURN(int64_t prompt_len, flags.GetInt("prompt-len", 128));
   MOE_ASSIGN_OR_RETURN(int64_t gen_len, flags.GetInt("gen-len", 32));
-  std::vector<int64_t> batches = {1};
-  if (flags.Has("batch")) {
-    MOE_ASSIGN_OR_RETURN(batches, flags.GetIntList("batch"));
-  }
+  MOE_ASSIGN_OR_RETURN(std::vector<int64_t> batches, BatchSizesFromFlags(flags, {1}));
   MOE_ASSIGN_OR_RETURN(int64_t threads, flags.GetInt("threads", 1));
   MOE_ASSIGN_OR_RETURN(int64_t repeat, flags.GetInt("repeat", 3));
   MOE_ASSIGN_OR_RETURN(int64_t chunk_flag, flags.GetInt("max-batch-tokens", 0));
   MOE_ASSIGN_OR_RETURN(int64_t probe_mib, flags.GetInt("probe-mib", 1024));
-  const bool bad_batch = batches.empty() || *std::min_element(batches.begin(), batches.end()) < 1;
-  if (prompt_len < 1 || gen_len < 2 || bad_batch || repeat < 1 || probe_mib < 1 ||
+  if (prompt_len < 1 || gen_len < 2 || repeat < 1 || probe_mib < 1 ||
       (flags.Has("max-batch-tokens") && chunk_flag < 1)) {
     return absl::InvalidArgumentError(
         "--prompt-len, --batch, --repeat, --max-batch-tokens, --probe-mib must be >= 1 and "
         "--gen-len >= 2");
   }
-  MOE_ASSIGN_OR_RETURN(kernels::MathMode math,
-                       kernels::ParseMathMode(flags.GetString("math", "fast")));
-  kernels::SetMathMode(math);
-  // What runs: "fast" only where the CPU has the fast kernels.
-  const std::string math_name = kernels::FastLinearActive() ? "fast" : "exact";
-  const std::string weights_name =
-      source.weights != WeightFormat::kInt8
-          ? std::string(WeightFormatName(source.weights))
-          : (kernels::Int8LinearActive() ? "int8 (vnni)" : "int8 (scalar reference)");
+  MOE_ASSIGN_OR_RETURN(const ArithmeticNames arithmetic, SetMathFromFlags(flags, source.weights));
+  const std::string& math_name = arithmetic.math;
+  const std::string& weights_name = arithmetic.weights;
   const bool json = flags.GetBool("json");
   ThreadPool pool(static_cast<int>(threads));
   MOE_ASSIGN_OR_RETURN(LoadedModel model, LoadWholeModel(source, &pool));

@@ -144,29 +144,20 @@ absl::Status MoeLayerBench(int argc, char** argv) {
   MOE_ASSIGN_OR_RETURN(ModelSource source, ModelSourceFromFlags(flags));
   const int64_t want_layers = source.layers_override;
   source.layers_override = 0;  // the shard is cut out of the model's own layer count
-  std::vector<int64_t> batches = {1, 4, 16, 64};
-  if (flags.Has("batch")) {
-    MOE_ASSIGN_OR_RETURN(batches, flags.GetIntList("batch"));
-  }
+  MOE_ASSIGN_OR_RETURN(std::vector<int64_t> batches, BatchSizesFromFlags(flags, {1, 4, 16, 64}));
   MOE_ASSIGN_OR_RETURN(int64_t threads, flags.GetInt("threads", 1));
   MOE_ASSIGN_OR_RETURN(int64_t repeat, flags.GetInt("repeat", 3));
   MOE_ASSIGN_OR_RETURN(int64_t calls_flag, flags.GetInt("calls", 0));
   MOE_ASSIGN_OR_RETURN(int64_t num_inputs, flags.GetInt("inputs", 8));
   MOE_ASSIGN_OR_RETURN(int64_t seed, flags.GetInt("seed", 1));
   MOE_ASSIGN_OR_RETURN(int64_t probe_mib, flags.GetInt("probe-mib", 1024));
-  if (batches.empty() || *std::min_element(batches.begin(), batches.end()) < 1 || repeat < 1 ||
-      num_inputs < 1 || probe_mib < 1 || calls_flag < 0 || want_layers < 0) {
+  if (repeat < 1 || num_inputs < 1 || probe_mib < 1 || calls_flag < 0 || want_layers < 0) {
     return absl::InvalidArgumentError(
         "--batch, --repeat, --inputs, --probe-mib must be >= 1; --calls, --layers >= 0");
   }
-  MOE_ASSIGN_OR_RETURN(kernels::MathMode math,
-                       kernels::ParseMathMode(flags.GetString("math", "fast")));
-  kernels::SetMathMode(math);
-  const std::string math_name = kernels::FastLinearActive() ? "fast" : "exact";
-  const std::string weights_name =
-      source.weights != WeightFormat::kInt8
-          ? std::string(WeightFormatName(source.weights))
-          : (kernels::Int8LinearActive() ? "int8 (vnni)" : "int8 (scalar reference)");
+  MOE_ASSIGN_OR_RETURN(const ArithmeticNames arithmetic, SetMathFromFlags(flags, source.weights));
+  const std::string& math_name = arithmetic.math;
+  const std::string& weights_name = arithmetic.weights;
   const bool json = flags.GetBool("json");
   const std::string name = source.like.empty() ? source.model_dir : source.like;
 
