@@ -18,10 +18,8 @@ namespace moe::kernels {
 namespace {
 
 constexpr int kTile = 16;  // keys per tile
-// Tiles ahead whose rows are prefetched (measured, qwen3-0.6b decode from memory at context
-// 144, bf16: 4 tiles ahead ~1.7x faster than none or one; prefetching each tile only once,
-// 4 ahead, ~1.3x slower than this).
-constexpr int64_t kPrefetchTiles = 4;
+// Software prefetch (RowPrefetcher): at most this many tiles past the one being computed.
+constexpr int64_t kPrefetchTiles = 2;
 constexpr int kMaxChunks = static_cast<int>(avx512::kDecodeMaxHeadDim / 16);
 
 // The accumulator of pair j (0..15) in Reduce16's input: Reduce16 returns in lane 4l + e the
@@ -46,6 +44,70 @@ inline __m512 Reduce16(const __m512 a[16]) {
                        _mm512_castpd_ps(_mm512_unpackhi_pd(a0, a1)));
 }
 
+// Walks the rows a token's attention reads (K and V, positions 0 .. len-1, the bytes of heads
+// [h0, h1)) line by line in order, issuing a few prefetches per call of Step() from the
+// kernel's inner loops: misses stay in flight while the current tile computes. Bursts of
+// prefetches at each tile (the previous scheme) overflow the core's miss buffers and most are
+// dropped; a steady stream at ~1.5x the rate the tiles consume lines, never more than
+// kPrefetchTiles tiles ahead, measured 1.6-1.8x faster from memory (bf16, qwen3-0.6b shapes
+// at context 144 and 1024, and 32 over 4 heads at 4096; bench/results/serve-2026-11.md).
+class RowPrefetcher {
+ public:
+  // rate256: lines of K (and as many of V) per Step(), in 1/256.
+  RowPrefetcher(const char* k, const char* v, const int32_t* block_table, int64_t block_size,
+                int64_t row_bytes, int64_t col0, int64_t span, int64_t len, int32_t rate256)
+      : k_(k),
+        v_(v),
+        block_table_(block_table),
+        block_size_(block_size),
+        row_bytes_(row_bytes),
+        col0_(col0),
+        span_(span),
+        len_(len),
+        rate_(rate256) {
+    if (len_ > 0) Row();
+  }
+  // Prefetch no further than position `limit` (exclusive).
+  void Limit(int64_t limit) { limit_ = limit; }
+
+  void Step() {
+    credit_ += rate_;
+    while (credit_ >= 256) {
+      credit_ -= 256;
+      if (pos_ >= limit_) {
+        credit_ = 0;
+        return;
+      }
+      _mm_prefetch(kp_ + b_, _MM_HINT_T0);
+      _mm_prefetch(vp_ + b_, _MM_HINT_T0);
+      b_ += 64;
+      if (b_ >= span_) {
+        b_ = 0;
+        if (++pos_ < len_) Row();
+      }
+    }
+  }
+
+ private:
+  // Out of line: the rare path, kept out of the inner loops' code (measured ~15% faster on
+  // the 32-over-4-heads shape than inlined).
+  __attribute__((noinline)) void Row() {
+    const int64_t off =
+        (block_table_[pos_ / block_size_] * block_size_ + pos_ % block_size_) * row_bytes_ + col0_;
+    kp_ = k_ + off;
+    vp_ = v_ + off;
+  }
+
+  const char* k_;
+  const char* v_;
+  const int32_t* block_table_;
+  int64_t block_size_, row_bytes_, col0_, span_, len_;
+  int32_t rate_, credit_ = 0;
+  int64_t pos_ = 0, limit_ = 0, b_ = 0;  // next line: byte b_ of position pos_'s row
+  const char* kp_ = nullptr;
+  const char* vp_ = nullptr;
+};
+
 // Per-call state of one kv head's group of G query vectors; arrays padded for aligned access.
 struct HeadState {
   int64_t d, dpad, nch;   // head_dim, head_dim rounded up to 64, 16-wide chunks of head_dim
@@ -63,12 +125,13 @@ struct HeadState {
 // past the tile's end repeat a valid one; the softmax masks them). Passes of 16 / QG keys:
 // each key chunk is loaded once for the QG queries.
 template <class Kv, int QG>
-void Scores(const HeadState& st, int64_t g0, const typename Kv::T* const* krow) {
+void Scores(const HeadState& st, int64_t g0, const typename Kv::T* const* krow, RowPrefetcher& pf) {
   constexpr int KP = kTile / QG;  // keys per pass
   for (int r = 0; r < QG; ++r) {
     __m512 acc[16];
     for (int i = 0; i < 16; ++i) acc[i] = _mm512_setzero_ps();
     for (int64_t c = 0; c < st.nch; ++c) {
+      pf.Step();
       __m512 qv[QG];
       for (int g = 0; g < QG; ++g) qv[g] = _mm512_load_ps(st.Q + (g0 + g) * st.dpad + 16 * c);
       for (int jj = 0; jj < KP; ++jj) {
@@ -88,7 +151,8 @@ void Scores(const HeadState& st, int64_t g0, const typename Kv::T* const* krow) 
 
 // O[g0 + g] = O[g0 + g] * alpha + sum_j P[g0 + g][j] V[j] for NG queries, 64 dims at a time.
 template <class Kv, int NG>
-void Values(const HeadState& st, int64_t g0, const typename Kv::T* const* vrow, int64_t nk) {
+void Values(const HeadState& st, int64_t g0, const typename Kv::T* const* vrow, int64_t nk,
+            RowPrefetcher& pf) {
   for (int64_t c = 0; c < st.d; c += 64) {
     __mmask16 m[4];
     for (int u = 0; u < 4; ++u) m[u] = TailMask16(st.d - c - 16 * u > 0 ? st.d - c - 16 * u : 0);
@@ -100,6 +164,7 @@ void Values(const HeadState& st, int64_t g0, const typename Kv::T* const* vrow, 
       }
     }
     for (int64_t j = 0; j < nk; ++j) {
+      pf.Step();
       __m512 v[4];
       for (int u = 0; u < 4; ++u) v[u] = Kv::Load16(vrow[j] + c + 16 * u, m[u]);
       for (int g = 0; g < NG; ++g) {
@@ -146,20 +211,20 @@ HeadState InitHead(int64_t d, const __mmask16* mask, const float* q, int64_t G, 
 // head's G queries: scores, online softmax, P.V.
 template <class Kv>
 void HeadTile(const HeadState& st, int64_t G, __m512 sc, const typename Kv::T* const* krow,
-              const typename Kv::T* const* vrow, int64_t nk) {
+              const typename Kv::T* const* vrow, int64_t nk, RowPrefetcher& pf) {
   for (int64_t g0 = 0; g0 < G;) {
     const int64_t left = G - g0;
     if (left >= 8) {
-      Scores<Kv, 8>(st, g0, krow);
+      Scores<Kv, 8>(st, g0, krow, pf);
       g0 += 8;
     } else if (left >= 4) {
-      Scores<Kv, 4>(st, g0, krow);
+      Scores<Kv, 4>(st, g0, krow, pf);
       g0 += 4;
     } else if (left >= 2) {
-      Scores<Kv, 2>(st, g0, krow);
+      Scores<Kv, 2>(st, g0, krow, pf);
       g0 += 2;
     } else {
-      Scores<Kv, 1>(st, g0, krow);
+      Scores<Kv, 1>(st, g0, krow, pf);
       g0 += 1;
     }
   }
@@ -180,13 +245,13 @@ void HeadTile(const HeadState& st, int64_t G, __m512 sc, const typename Kv::T* c
   for (int64_t g0 = 0; g0 < G;) {
     const int64_t left = G - g0;
     if (left >= 4) {
-      Values<Kv, 4>(st, g0, vrow, nk);
+      Values<Kv, 4>(st, g0, vrow, nk, pf);
       g0 += 4;
     } else if (left >= 2) {
-      Values<Kv, 2>(st, g0, vrow, nk);
+      Values<Kv, 2>(st, g0, vrow, nk, pf);
       g0 += 2;
     } else {
-      Values<Kv, 1>(st, g0, vrow, nk);
+      Values<Kv, 1>(st, g0, vrow, nk, pf);
       g0 += 1;
     }
   }
@@ -228,6 +293,15 @@ void Decode(const PagedKv& kv, const int32_t* block_table, int64_t start, const 
   auto row = [&](int64_t p) {                                        // offset of position p's row
     return (block_table[p / kv.block_size] * kv.block_size + p % kv.block_size) * width;
   };
+  // Step() calls per full tile (HeadTile's loops), and the prefetch rate that fetches a tile's
+  // lines in 2/3 of them.
+  int64_t steps = 0;
+  for (int64_t left = G; left > 0;) {  // Values' groups of 4, 2, 1 query heads
+    left -= left >= 4 ? 4 : left >= 2 ? 2 : 1;
+    steps += (d + 63) / 64 * kTile;
+  }
+  steps = heads * (steps + G * ((d + 15) / 16));  // + Scores: G passes over the chunks
+  const auto rate256 = static_cast<int32_t>(3 * 256 * kTile * ((span + 63) / 64) / (2 * steps));
   const __m512 sc = _mm512_set1_ps(scale);
   for (int64_t i = i0; i < i1; ++i) {
     const int64_t len = start + i + 1;
@@ -235,20 +309,14 @@ void Decode(const PagedKv& kv, const int32_t* block_table, int64_t start, const 
       states[h] =
           InitHead<Kv>(d, mask, q + (i * num_q_heads + (h0 + h) * G) * d, G, buf + h * per_head);
     }
+    RowPrefetcher pf(reinterpret_cast<const char*>(kbase), reinterpret_cast<const char*>(vbase),
+                     block_table, kv.block_size, width * static_cast<int64_t>(sizeof(T)),
+                     h0 * d * static_cast<int64_t>(sizeof(T)), span, len, rate256);
     int64_t off[kTile];
     for (int64_t p0 = 0; p0 < len; p0 += kTile) {
       const int64_t nk = Min(kTile, len - p0);
       for (int64_t j = 0; j < kTile; ++j) off[j] = row(p0 + (j < nk ? j : nk - 1)) + h0 * d;
-      // The next kPrefetchTiles tiles, each time: a prefetch the memory system drops (misses in
-      // flight) is retried on the next tile.
-      for (int64_t p = p0 + kTile; p < Min(p0 + (kPrefetchTiles + 1) * kTile, len); ++p) {
-        const char* kp = reinterpret_cast<const char*>(kbase + row(p) + h0 * d);
-        const char* vp = reinterpret_cast<const char*>(vbase + row(p) + h0 * d);
-        for (int64_t b = 0; b < span; b += 64) {
-          _mm_prefetch(kp + b, _MM_HINT_T0);
-          _mm_prefetch(vp + b, _MM_HINT_T0);
-        }
-      }
+      pf.Limit(Min(len, p0 + (kPrefetchTiles + 1) * kTile));
       const T* krow[kTile];
       const T* vrow[kTile];
       for (int64_t h = 0; h < heads; ++h) {
@@ -256,7 +324,7 @@ void Decode(const PagedKv& kv, const int32_t* block_table, int64_t start, const 
           krow[j] = kbase + off[j] + h * d;
           vrow[j] = vbase + off[j] + h * d;
         }
-        HeadTile<Kv>(states[h], G, sc, krow, vrow, nk);
+        HeadTile<Kv>(states[h], G, sc, krow, vrow, nk, pf);
       }
     }
     for (int64_t h = 0; h < heads; ++h) {
