@@ -22,14 +22,21 @@
 namespace moe::kernels {
 namespace {
 
-// Tokens per pass over the weight rows: one pass for up to 8 tokens (3 rows x 8 tokens of
-// accumulators measured ~80% of the read bandwidth on qwen3-0.6b's K = 1024 matrices at T = 8,
-// against ~60% for two passes of 4 tokens over L1-hot blocks, and 2 rows x 8 ~45%); more
-// tokens take more passes over blocks of kGemvBlockRows rows (L1-hot after the first).
+// Tokens per pass over the weight rows: one pass for up to 8 tokens; more tokens take more
+// passes over blocks of kGemvBlockRows rows (L1-hot after the first).
 constexpr int kGemvMaxTokens = 8;
 constexpr int64_t kGemvBlockRows = 24;
 constexpr int64_t kGemvGroupRows = 64;
-constexpr int64_t kWeightLookahead = 1024;  // bytes per row the weight prefetch runs ahead
+// The weights are read as one stream: a row at a time for up to kGemvOneRowTokens tokens, else
+// 2 rows (of 32 accumulator registers: 2 x 8). Each chunk prefetches the lines it consumes
+// again kPrefetchRows rows further on, in address order. Several rows read side by side (the
+// earlier 4 x 4 and 3 x 8 blocking, with a per-row prefetch 1 KB ahead) are several streams,
+// which this machine's prefetchers follow poorly: 28 layers of qwen3-0.6b's matrices and its
+// lm_head, from memory, ran at ~84% of the read bandwidth at T = 1 against ~94% for one row
+// at a time, and in 0.78-0.91x the time at T = 2..8 (bench/results/cpu-2026-11.md).
+constexpr int kGemvOneRowTokens = 6;
+constexpr int64_t kPrefetchRows = 4;
+constexpr int64_t kFirstPrefetchBytes = 1024;  // of each of the first rows, before the kernel
 
 // x rounded to bf16 and packed chunk-major so one pointer serves every token:
 // xp: [kp / 32, T, 16] 32-bit words, word i of chunk c = the bf16 pair (x[c*32 + 2i],
@@ -51,8 +58,8 @@ struct Realign {
 };
 
 // One 32-column chunk: acc[r][t] += w[r, k:k+32] . x[t, k:k+32] (bf16 pairs). Prefetches
-// kPrefetchBytes per row kWeightLookahead ahead (near a row's end: into the next block of R
-// rows). `n` < 32: a masked tail chunk. kRealign: built from line[r] (see Realign).
+// kPrefetchBytes per row kPrefetchRows rows ahead, the R rows' lines in address order. `n` <
+// 32: a masked tail chunk. kRealign: built from line[r] (see Realign).
 template <int R, int TT, int kPrefetchBytes, bool kRealign = false>
 inline void GemvChunk(const uint8_t* w0, int64_t row_bytes, int64_t k, int64_t n,
                       const uint32_t* xc, __m512 (&acc)[R][TT], const Realign* ra = nullptr,
@@ -60,9 +67,11 @@ inline void GemvChunk(const uint8_t* w0, int64_t row_bytes, int64_t k, int64_t n
   __m512i wv[R];
   for (int r = 0; r < R; ++r) {
     const uint8_t* p = w0 + r * row_bytes + k * 2;
-    const int64_t wrap = k * 2 + kWeightLookahead < row_bytes ? 0 : (R - 1) * row_bytes;
+    // The chunk's lines of rows [0, R) are lines [k / 32 * R, (k / 32 + 1) * R) of the R rows'
+    // bytes (they are contiguous); prefetch those of the R rows kPrefetchRows further on.
+    const uint8_t* ahead = w0 + kPrefetchRows * row_bytes + (k * 2 / 64) * R * 64;
     for (int off = 0; off < kPrefetchBytes; off += 64) {
-      _mm_prefetch(reinterpret_cast<const char*>(p + kWeightLookahead + wrap + off), _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(ahead + r * kPrefetchBytes + off), _MM_HINT_T0);
     }
     if constexpr (kRealign) {
       const __m512i next = _mm512_load_si512(p - ra->shift + 64);
@@ -122,7 +131,7 @@ void GemvKernel(const uint8_t* w0, int64_t row_bytes, int64_t K, const uint32_t*
 template <int TT>
 void GemvRows(const Matrix& w, int64_t r0, int64_t r1, const uint32_t* xp, int64_t T, int64_t t0,
               float* y) {
-  constexpr int R = TT > 4 ? 3 : 4;  // accumulators: 4 x 4 or 3 x 8, of 32 registers
+  constexpr int R = TT <= kGemvOneRowTokens ? 1 : 2;
   const int64_t row_bytes = w.cols * 2;
   const uint8_t* base = static_cast<const uint8_t*>(w.data);
   const uint32_t* xt = xp + t0 * 16;
@@ -136,10 +145,10 @@ void GemvRows(const Matrix& w, int64_t r0, int64_t r1, const uint32_t* xp, int64
     realign = {_mm512_load_si512(idx), shift};
     ra = &realign;
   }
-  // The kernel's prefetch runs kWeightLookahead ahead of its loads: start the first block's.
+  // The kernel's prefetch runs kPrefetchRows ahead of its loads: start the first rows'.
   for (int64_t i = 0; i < R && r0 + i < r1; ++i) {
     const uint8_t* p = base + (r0 + i) * row_bytes;
-    for (int64_t off = 0; off < Min(row_bytes, kWeightLookahead); off += 64) {
+    for (int64_t off = 0; off < Min(row_bytes, kFirstPrefetchBytes); off += 64) {
       _mm_prefetch(reinterpret_cast<const char*>(p + off), _MM_HINT_T0);
     }
   }
