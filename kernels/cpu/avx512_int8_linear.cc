@@ -27,6 +27,12 @@ constexpr int kGemvMaxTokens = 4;       // tokens per pass over the weights (acc
 constexpr int64_t kGemvBlockRows = 24;  // rows per block when T > kGemvMaxTokens (L1-hot)
 constexpr int64_t kGemvGroupRows = 64;  // rows per thread task
 constexpr int kXRecords = 10;  // 64-byte records per (superblock, token): 8 chunks, corr, dx
+// The weights are read one row at a time, as one stream, each chunk prefetching the lines it
+// consumes again kPrefetchRows rows further on. 6 rows side by side (6 streams), prefetching
+// the next 6 rows, ran 28 layers of qwen3-0.6b's matrices and its lm_head from memory at ~85%
+// of the read bandwidth at T = 1 against ~92%, and in 0.8-0.85x the time at T = 2..8
+// (bench/results/cpu-2026-11.md; the bf16 GEMV's finding, avx512_bf16_linear.cc).
+constexpr int64_t kPrefetchRows = 4;
 
 // x packed for the GEMV: xp: [nsb, T, kXRecords] 64-byte records; for superblock s (nbs
 // blocks) and token t: records 0..7 = chunk i (word j = values 4i..4i+3 of block 16s + j, the
@@ -92,19 +98,19 @@ inline void GemvSuperblock(const uint8_t* w, int64_t kp, const uint16_t* sc, int
 
 // y[t * ldy + r] for R rows from w0 (rows kp bytes apart, scales s0, nb apart) and TT tokens
 // from xt (token t of superblock s at xt + (s * T + t) * kXRecords). While it streams its R
-// rows it prefetches the next R rows (contiguous, R * kp bytes) front to back, R lines per
-// 64-byte step: the lookahead is one block of rows (4 KiB at K = 1024, 12 KiB at 3072).
+// rows it prefetches the R rows kPrefetchRows further on (contiguous, R * kp bytes) front to
+// back, R lines per 64-byte step.
 template <int R, int TT>
 void GemvKernel(const uint8_t* w0, int64_t kp, const uint16_t* s0, int64_t nb, const __m512i* xt,
                 int64_t T, float* y, int64_t ldy) {
-  for (int64_t off = 0; off < R * nb * 2; off += 64) {  // the next block's scales
-    _mm_prefetch(reinterpret_cast<const char*>(s0 + R * nb) + off, _MM_HINT_T0);
+  for (int64_t off = 0; off < R * nb * 2; off += 64) {  // those rows' scales
+    _mm_prefetch(reinterpret_cast<const char*>(s0 + kPrefetchRows * nb) + off, _MM_HINT_T0);
   }
   __m512 facc[R][TT];
   for (int r = 0; r < R; ++r) {
     for (int t = 0; t < TT; ++t) facc[r][t] = _mm512_setzero_ps();
   }
-  const uint8_t* pf = w0 + R * kp;
+  const uint8_t* pf = w0 + kPrefetchRows * kp;
   const int64_t full = nb / 16;
   for (int64_t s = 0; s < full; ++s) {
     GemvSuperblock<R, TT, true>(w0 + s * 512, kp, s0 + 16 * s, nb, 16, xt + s * T * kXRecords, pf,
@@ -119,28 +125,20 @@ void GemvKernel(const uint8_t* w0, int64_t kp, const uint16_t* s0, int64_t nb, c
   }
 }
 
-// Rows [r0, r1) for tokens [t0, t0 + TT): R rows at a time, then single rows (the same
-// arithmetic per row).
+// Rows [r0, r1) for tokens [t0, t0 + TT), a row at a time.
 template <int TT>
 void GemvRows(const Matrix& w, int64_t r0, int64_t r1, const __m512i* xp, int64_t T, int64_t t0,
               float* y) {
-  // Rows per pass: registers hold R x TT int32 and fp32 accumulators. T = 1: 6 rows measured
-  // ~3% ahead of 4 and 8 on qwen3-0.6b decode (noisy machine; 4 KiB to 12 KiB streams).
-  constexpr int R = TT == 1 ? 6 : TT <= 2 ? 4 : TT == 3 ? 3 : 2;
   const int64_t kp = Q8RowBytes(w.cols), nb = Q8Blocks(w.cols);
   const auto* base = static_cast<const uint8_t*>(w.data);
   const auto* scales = static_cast<const uint16_t*>(w.scales);
   const __m512i* xt = xp + t0 * kXRecords;
   float* yt = y + t0 * w.rows;
-  // The kernel prefetches one block of rows ahead of itself: start with the first block.
-  for (int64_t off = 0; off < Min(R, r1 - r0) * kp; off += 64) {
+  // The kernel prefetches kPrefetchRows rows ahead of itself: start with the first row.
+  for (int64_t off = 0; r0 < r1 && off < kp; off += 64) {
     _mm_prefetch(reinterpret_cast<const char*>(base + r0 * kp + off), _MM_HINT_T0);
   }
-  int64_t r = r0;
-  for (; r + R <= r1; r += R) {
-    GemvKernel<R, TT>(base + r * kp, kp, scales + r * nb, nb, xt, T, yt + r, w.rows);
-  }
-  for (; r < r1; ++r) {
+  for (int64_t r = r0; r < r1; ++r) {  // a row at a time: one stream (see kPrefetchRows)
     GemvKernel<1, TT>(base + r * kp, kp, scales + r * nb, nb, xt, T, yt + r, w.rows);
   }
 }
