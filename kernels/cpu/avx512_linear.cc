@@ -90,7 +90,10 @@ struct F32Loader {
 
 constexpr int kGemvMaxTokens = 4;  // tokens per pass over a block of weight rows (L1-hot)
 constexpr int64_t kGemvGroupRows = 64;
-constexpr int64_t kWeightLookahead = 1024;  // bytes per row the weight prefetch runs ahead
+// Each chunk prefetches the lines it consumes again kPrefetchRows rows further on, so the
+// prefetches form one stream in address order (see GemvKernel).
+constexpr int64_t kPrefetchRows = 4;
+constexpr int64_t kFirstPrefetchBytes = 1024;  // of each of the first rows, before the kernel
 
 // x packed for the GEMV kernel, chunk-major so one pointer serves every token:
 // xp: [kp / 32, T, 32], kp = K rounded up to 32, zero padded. For BF16 each 32-chunk is
@@ -127,9 +130,11 @@ inline void GemvChunk(const uint8_t* w0, int64_t row_bytes, int64_t k, int64_t n
   __m512 wa[R], wb[R];
   for (int r = 0; r < R; ++r) {
     const uint8_t* p = w0 + r * row_bytes + k * L::kBytes;
-    const int64_t wrap = k * L::kBytes + kWeightLookahead < row_bytes ? 0 : (R - 1) * row_bytes;
+    // The chunk pair's lines of rows [0, R) are contiguous in the R rows' bytes; prefetch
+    // those of the R rows kPrefetchRows further on, in address order.
+    const uint8_t* ahead = w0 + kPrefetchRows * row_bytes + (k * L::kBytes / 64) * R * 64;
     for (int off = 0; off < kPrefetchBytes; off += 64) {
-      _mm_prefetch(reinterpret_cast<const char*>(p + kWeightLookahead + wrap + off), _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(ahead + r * kPrefetchBytes + off), _MM_HINT_T0);
     }
     if constexpr (kRealign) {
       const __m512i next = _mm512_load_si512(p - ra->shift + 64);
@@ -155,12 +160,10 @@ inline void GemvChunk(const uint8_t* w0, int64_t row_bytes, int64_t k, int64_t n
 // xt: the packed x of the first token; chunk c of token t is at xt + (c * T + t) * 32.
 // Each (row, token) sums its chunks in k order into one accumulator vector, whatever R is.
 //
-// Software prefetch runs kWeightLookahead bytes ahead in each row or, near the row's end, the
-// same distance into the next block of R rows. A block is read as R short streams (one per
-// row), too short for the hardware prefetcher to ramp up on: measured ~40% of the read
-// bandwidth without it, 75-90% with (1 KiB ahead beat 0.5, 1.5-2 and 4 KiB on a decode-like
-// sequence of qwen3-0.6b matrices, ~83% vs ~78% at 2 KiB). Two chunks per
-// iteration (128 B per bf16 row) measured faster than one.
+// Software prefetch runs kPrefetchRows rows ahead, over the R rows' lines in address order:
+// one stream, which this machine's prefetchers follow far better than R streams (one per
+// row, each prefetched 1 KiB ahead, as before: avx512_bf16_linear.cc has the figures). Two
+// chunks per iteration (128 B per bf16 row) measured faster than one.
 //
 // ra: rows off a 64-byte boundary, see Realign (then K is a multiple of 32).
 template <class L, int R, int TT>
@@ -203,9 +206,10 @@ void GemvKernel(const uint8_t* w0, int64_t row_bytes, int64_t K, const float* xt
 template <class L, int TT>
 void GemvRows(const Matrix& w, int64_t r0, int64_t r1, const float* xp, int64_t T, int64_t t0,
               float* y) {
-  // 4 rows: 4 x TT accumulators, x reused by 4 rows; more rows made the streams shorter
-  // and measured slower for T = 1, 2.
-  constexpr int R = 4;
+  // T = 1: a row at a time, one stream (28 layers of qwen3-0.6b's matrices from memory:
+  // ~30 ms against ~35.5 for 4 rows). More tokens: 4 rows, 4 x TT accumulators, x reused by
+  // the 4 rows (1 or 2 rows measured ~1.5-2x slower at T = 4: loads of x per weight line).
+  constexpr int R = TT == 1 ? 1 : 4;
   const int64_t row_bytes = w.cols * L::kBytes;
   const uint8_t* base = static_cast<const uint8_t*>(w.data);
   const float* xt = xp + t0 * 32;
@@ -220,10 +224,10 @@ void GemvRows(const Matrix& w, int64_t r0, int64_t r1, const float* xp, int64_t 
     ra = &realign;
   }
   int64_t r = r0;
-  // The kernel's prefetch runs kWeightLookahead ahead of its loads: start the first block's.
+  // The kernel's prefetch runs kPrefetchRows rows ahead of its loads: start the first rows'.
   for (int64_t i = 0; i < R && r0 + i < r1; ++i) {
     const uint8_t* p = base + (r0 + i) * row_bytes;
-    for (int64_t off = 0; off < Min(row_bytes, kWeightLookahead); off += 64) {
+    for (int64_t off = 0; off < Min(row_bytes, kFirstPrefetchBytes); off += 64) {
       _mm_prefetch(reinterpret_cast<const char*>(p + off), _MM_HINT_T0);
     }
   }
