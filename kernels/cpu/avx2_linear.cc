@@ -62,10 +62,15 @@ inline const void* PadTail(const void* p, int64_t n, int bytes, uint8_t* buf, in
 
 // ------------------------------------------------------------------------------------------
 // GEMV path.
+#ifndef AVR1
+#define AVR1 4
+#endif
 
 constexpr int kGemvMaxTokens = 3;
 constexpr int64_t kGemvGroupRows = 64;
-constexpr int64_t kWeightLookahead = 2048;  // bytes per row the weight prefetch runs ahead
+// Each 64-byte step prefetches the lines it consumes again kPrefetchRows rows further on: one
+// stream in address order (see avx512_linear.cc).
+constexpr int64_t kPrefetchRows = 4;
 
 // xp: [T, kp], kp = K rounded up to 16, zero padded; BF16: each 16-chunk as evens then odds.
 void PackXGemv(const float* x, int64_t T, int64_t K, int64_t kp, bool deinterleave, float* xp) {
@@ -104,10 +109,13 @@ void GemvKernel(const uint8_t* w0, int64_t row_bytes, int64_t K, const float* xp
 #pragma GCC unroll 16
     for (int r = 0; r < R; ++r) {
       const void* p = w0 + r * row_bytes + k * L::kBytes;
-      // Software prefetch 2 KiB ahead in the row or into the next block (see
-      // avx512_linear.cc). Every chunk, though for bf16 two chunks share a line.
-      const int64_t wrap = k * L::kBytes + kWeightLookahead < row_bytes ? 0 : (R - 1) * row_bytes;
-      _mm_prefetch(static_cast<const char*>(p) + kWeightLookahead + wrap, _MM_HINT_T0);
+      // The step's lines of rows [0, R) are contiguous in the R rows' bytes: prefetch those of
+      // the R rows kPrefetchRows further on, in address order.
+      if ((k * L::kBytes) % 64 == 0) {
+        _mm_prefetch(reinterpret_cast<const char*>(w0 + kPrefetchRows * row_bytes +
+                                                   (k * L::kBytes / 64) * R * 64 + r * 64),
+                     _MM_HINT_T0);
+      }
       if (k + 16 > K) p = PadTail(p, K - k, L::kBytes, tail, 64);
       __m256 wa, wb;
       L::Load(p, wa, wb);
@@ -128,7 +136,8 @@ void GemvKernel(const uint8_t* w0, int64_t row_bytes, int64_t K, const float* xp
 template <class L, int TT>
 void GemvRows(const Matrix& w, int64_t r0, int64_t r1, const float* xp, int64_t kp, int64_t t0,
               float* y) {
-  // R * TT accumulators + 2 * TT x + 2 weights <= 16 registers.
+  // R * TT accumulators + 2 * TT x + 2 weights <= 16 registers. (A row at a time at T = 1,
+  // as the AVX-512 kernels do, measured slower here: 2 FMAs per 16 values into one chain.)
   constexpr int R = TT <= 2 ? 4 : 2;
   const int64_t row_bytes = w.cols * L::kBytes;
   const uint8_t* base = static_cast<const uint8_t*>(w.data);
