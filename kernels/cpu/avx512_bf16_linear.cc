@@ -126,6 +126,104 @@ void GemvKernel(const uint8_t* w0, int64_t row_bytes, int64_t K, const uint32_t*
   }
 }
 
+// K-blocked GEMV for 7-8 tokens whose packed x exceeds kSegXBytes (qwen3's down projection:
+// 8 tokens x K = 3072 = 48 KB, all of L1). The row-pair kernel re-read x from L2 for every
+// pair of rows and ran the down projection at ~15 GB/s against ~29 for K = 1024. Here each
+// block of kSegRows rows is processed kSegCols columns at a time, so x's segment stays in L1,
+// and each (row, token) keeps its accumulator vector between segments: the same sums in the
+// same k order, so the results are bit-identical to GemvKernel's. While a block is processed,
+// the next block is prefetched front to back, as many lines per step as the step reads.
+// Measured on 28 down projections of qwen3-0.6b from memory at T = 8: 10.8 -> 7.4 ms.
+constexpr int64_t kSegXBytes = 32 << 10;
+constexpr int64_t kSegCols = 1024;
+constexpr int64_t kSegRows = 16;
+template <int R, int TT>
+void GemvKernelSeg(const uint8_t* w0, int64_t row_bytes, int64_t k0, int64_t k1, bool last,
+                   const uint32_t* xt, int64_t T, __m512* acc_buf, float* y, int64_t ldy,
+                   const Realign* ra, const uint8_t*& pf) {
+  __m512 acc[R][TT];
+  for (int r = 0; r < R; ++r) {
+    for (int t = 0; t < TT; ++t) {
+      acc[r][t] = k0 == 0 ? _mm512_setzero_ps() : _mm512_load_ps(acc_buf + r * TT + t);
+    }
+  }
+  const int64_t xstride = T * 16;
+  int64_t k = k0;
+  const uint32_t* xc = xt + (k0 / 32) * xstride;
+  auto prefetch = [&](int lines) {
+    for (int i = 0; i < lines; ++i)
+      _mm_prefetch(reinterpret_cast<const char*>(pf + 64 * i), _MM_HINT_T0);
+    pf += 64 * lines;
+  };
+  if (ra != nullptr) {
+    __m512i line[R];
+    for (int r = 0; r < R; ++r)
+      line[r] = _mm512_load_si512(w0 + r * row_bytes + k0 * 2 - ra->shift);
+    for (; k + 64 <= k1; k += 64, xc += 2 * xstride) {
+      prefetch(2 * R);
+      GemvChunk<R, TT, 0, true>(w0, row_bytes, k, 32, xc, acc, ra, line);
+      GemvChunk<R, TT, 0, true>(w0, row_bytes, k + 32, 32, xc + xstride, acc, ra, line);
+    }
+    for (; k < k1; k += 32, xc += xstride) {
+      prefetch(R);
+      GemvChunk<R, TT, 0, true>(w0, row_bytes, k, 32, xc, acc, ra, line);
+    }
+  }
+  for (; k + 64 <= k1; k += 64, xc += 2 * xstride) {
+    prefetch(2 * R);
+    GemvChunk<R, TT, 0>(w0, row_bytes, k, 32, xc, acc);
+    GemvChunk<R, TT, 0>(w0, row_bytes, k + 32, 32, xc + xstride, acc);
+  }
+  for (; k < k1; k += 32, xc += xstride) {
+    prefetch(R);
+    GemvChunk<R, TT, 0>(w0, row_bytes, k, Min(32, k1 - k), xc, acc);
+  }
+  for (int r = 0; r < R; ++r) {
+    for (int t = 0; t < TT; ++t) {
+      if (last) {
+        y[t * ldy + r] = _mm512_reduce_add_ps(acc[r][t]);
+      } else {
+        _mm512_store_ps(acc_buf + r * TT + t, acc[r][t]);
+      }
+    }
+  }
+}
+
+// Rows [r0, r1) for the T = TT tokens of a call, K-blocked (see kSegXBytes). Out of line:
+// inlined into GemvRange, it made the other shapes' T = 8 GEMV ~15% slower (code generation).
+template <int TT>
+__attribute__((noinline)) void GemvRowsSeg(const Matrix& w, int64_t r0, int64_t r1,
+                                           const uint32_t* xp, int64_t T, float* y) {
+  const int64_t row_bytes = w.cols * 2, K = w.cols;
+  const uint8_t* base = static_cast<const uint8_t*>(w.data);
+  Realign realign;
+  const Realign* ra = nullptr;
+  const int64_t shift = reinterpret_cast<uintptr_t>(base) % 64;
+  if (shift != 0 && row_bytes % 64 == 0) {
+    alignas(64) uint16_t idx[32];
+    for (int j = 0; j < 32; ++j) idx[j] = static_cast<uint16_t>(shift / 2 + j);
+    realign = {_mm512_load_si512(idx), shift};
+    ra = &realign;
+  }
+  alignas(64) __m512 acc[kSegRows * TT];
+  for (int64_t rb = r0; rb < r1; rb += kSegRows) {
+    const int64_t re = Min(r1, rb + kSegRows);
+    const uint8_t* pf = base + re * row_bytes;
+    for (int64_t k0 = 0; k0 < K; k0 += kSegCols) {
+      const int64_t k1 = Min(K, k0 + kSegCols);
+      int64_t r = rb;
+      for (; r + 2 <= re; r += 2) {
+        GemvKernelSeg<2, TT>(base + r * row_bytes, row_bytes, k0, k1, k1 == K, xp, T,
+                             acc + (r - rb) * TT, y + r, w.rows, ra, pf);
+      }
+      for (; r < re; ++r) {
+        GemvKernelSeg<1, TT>(base + r * row_bytes, row_bytes, k0, k1, k1 == K, xp, T,
+                             acc + (r - rb) * TT, y + r, w.rows, ra, pf);
+      }
+    }
+  }
+}
+
 // Rows [r0, r1) for tokens [t0, t0 + TT): R rows at a time, then single rows (the same
 // arithmetic per row, so the split does not change results).
 template <int TT>
@@ -205,8 +303,16 @@ void Gemv(const float* x, int64_t T, const Matrix& w, float* y, ThreadPool* pool
   PackXGemv(x, T, w.cols, kp, xp);
   const int64_t groups = (w.rows + kGemvGroupRows - 1) / kGemvGroupRows;
   const int threads = pool == nullptr ? 1 : pool->num_threads();
+  const bool seg = (T == 7 || T == 8) && w.cols * 2 * T > kSegXBytes;
   auto body = [&](int64_t g0, int64_t g1) {
-    GemvRange(w, g0 * kGemvGroupRows, Min(w.rows, g1 * kGemvGroupRows), xp, T, y);
+    const int64_t r0 = g0 * kGemvGroupRows, r1 = Min(w.rows, g1 * kGemvGroupRows);
+    if (seg && T == 8) {
+      GemvRowsSeg<8>(w, r0, r1, xp, T, y);
+    } else if (seg) {
+      GemvRowsSeg<7>(w, r0, r1, xp, T, y);
+    } else {
+      GemvRange(w, r0, r1, xp, T, y);
+    }
   };
   // Small matrices are not worth a fork-join (a few microseconds).
   if (threads == 1 || w.rows * w.cols < (1 << 17)) {
