@@ -126,10 +126,10 @@ void GemvKernel(const uint8_t* w0, int64_t row_bytes, int64_t K, const uint32_t*
   }
 }
 
-// K-blocked GEMV for 7-8 tokens whose packed x exceeds kSegXBytes (qwen3's down projection:
-// 8 tokens x K = 3072 = 48 KB, all of L1). The row-pair kernel re-read x from L2 for every
-// pair of rows and ran the down projection at ~15 GB/s against ~29 for K = 1024. Here each
-// block of kSegRows rows is processed kSegCols columns at a time, so x's segment stays in L1,
+// K-blocked GEMV for 7 or more tokens whose packed x (of a group of 8) exceeds kSegXBytes (qwen3's
+// down projection: 8 tokens x K = 3072 = 48 KB, all of L1). The row-pair kernel re-read x from L2
+// for every pair of rows and ran the down projection at ~15 GB/s against ~29 for K = 1024. Here
+// each block of kSegRows rows is processed kSegCols columns at a time, so x's segment stays in L1,
 // and each (row, token) keeps its accumulator vector between segments: the same sums in the
 // same k order, so the results are bit-identical to GemvKernel's. While a block is processed,
 // the next block is prefetched front to back, as many lines per step as the step reads.
@@ -189,9 +189,28 @@ void GemvKernelSeg(const uint8_t* w0, int64_t row_bytes, int64_t k0, int64_t k1,
   }
 }
 
-// Rows [r0, r1) for the T = TT tokens of a call, K-blocked (see kSegXBytes). Out of line:
-// inlined into GemvRange, it made the other shapes' T = 8 GEMV ~15% slower (code generation).
+// One block of rows [rb, re) for TT tokens (from xt, outputs from yt), K-blocked.
 template <int TT>
+void GemvBlockSeg(const uint8_t* base, int64_t row_bytes, int64_t K, int64_t rows, int64_t rb,
+                  int64_t re, const uint32_t* xt, int64_t T, float* yt, const Realign* ra,
+                  const uint8_t* pf, __m512* acc) {
+  for (int64_t k0 = 0; k0 < K; k0 += kSegCols) {
+    const int64_t k1 = Min(K, k0 + kSegCols);
+    int64_t r = rb;
+    for (; r + 2 <= re; r += 2) {
+      GemvKernelSeg<2, TT>(base + r * row_bytes, row_bytes, k0, k1, k1 == K, xt, T,
+                           acc + (r - rb) * TT, yt + r, rows, ra, pf);
+    }
+    for (; r < re; ++r) {
+      GemvKernelSeg<1, TT>(base + r * row_bytes, row_bytes, k0, k1, k1 == K, xt, T,
+                           acc + (r - rb) * TT, yt + r, rows, ra, pf);
+    }
+  }
+}
+
+// Rows [r0, r1) for the T (7..31) tokens of a call, K-blocked (see kSegXBytes): per block of
+// rows, the tokens in groups of 8 (the later groups read the block from L2). Out of line:
+// inlined into GemvRange, it made the other shapes' T = 8 GEMV ~15% slower (code generation).
 __attribute__((noinline)) void GemvRowsSeg(const Matrix& w, int64_t r0, int64_t r1,
                                            const uint32_t* xp, int64_t T, float* y) {
   const int64_t row_bytes = w.cols * 2, K = w.cols;
@@ -205,20 +224,38 @@ __attribute__((noinline)) void GemvRowsSeg(const Matrix& w, int64_t r0, int64_t 
     realign = {_mm512_load_si512(idx), shift};
     ra = &realign;
   }
-  alignas(64) __m512 acc[kSegRows * TT];
+  alignas(64) __m512 acc[kSegRows * kGemvMaxTokens];
   for (int64_t rb = r0; rb < r1; rb += kSegRows) {
     const int64_t re = Min(r1, rb + kSegRows);
-    const uint8_t* pf = base + re * row_bytes;
-    for (int64_t k0 = 0; k0 < K; k0 += kSegCols) {
-      const int64_t k1 = Min(K, k0 + kSegCols);
-      int64_t r = rb;
-      for (; r + 2 <= re; r += 2) {
-        GemvKernelSeg<2, TT>(base + r * row_bytes, row_bytes, k0, k1, k1 == K, xp, T,
-                             acc + (r - rb) * TT, y + r, w.rows, ra, pf);
-      }
-      for (; r < re; ++r) {
-        GemvKernelSeg<1, TT>(base + r * row_bytes, row_bytes, k0, k1, k1 == K, xp, T,
-                             acc + (r - rb) * TT, y + r, w.rows, ra, pf);
+    const uint8_t* pf = base + re * row_bytes;  // the next block (again for each group)
+    for (int64_t t0 = 0; t0 < T; t0 += kGemvMaxTokens) {
+      const uint32_t* xt = xp + t0 * 16;
+      float* yt = y + t0 * w.rows;
+      switch (Min(kGemvMaxTokens, T - t0)) {
+        case 1:
+          GemvBlockSeg<1>(base, row_bytes, K, w.rows, rb, re, xt, T, yt, ra, pf, acc);
+          break;
+        case 2:
+          GemvBlockSeg<2>(base, row_bytes, K, w.rows, rb, re, xt, T, yt, ra, pf, acc);
+          break;
+        case 3:
+          GemvBlockSeg<3>(base, row_bytes, K, w.rows, rb, re, xt, T, yt, ra, pf, acc);
+          break;
+        case 4:
+          GemvBlockSeg<4>(base, row_bytes, K, w.rows, rb, re, xt, T, yt, ra, pf, acc);
+          break;
+        case 5:
+          GemvBlockSeg<5>(base, row_bytes, K, w.rows, rb, re, xt, T, yt, ra, pf, acc);
+          break;
+        case 6:
+          GemvBlockSeg<6>(base, row_bytes, K, w.rows, rb, re, xt, T, yt, ra, pf, acc);
+          break;
+        case 7:
+          GemvBlockSeg<7>(base, row_bytes, K, w.rows, rb, re, xt, T, yt, ra, pf, acc);
+          break;
+        default:
+          GemvBlockSeg<8>(base, row_bytes, K, w.rows, rb, re, xt, T, yt, ra, pf, acc);
+          break;
       }
     }
   }
@@ -303,13 +340,12 @@ void Gemv(const float* x, int64_t T, const Matrix& w, float* y, ThreadPool* pool
   PackXGemv(x, T, w.cols, kp, xp);
   const int64_t groups = (w.rows + kGemvGroupRows - 1) / kGemvGroupRows;
   const int threads = pool == nullptr ? 1 : pool->num_threads();
-  const bool seg = (T == 7 || T == 8) && w.cols * 2 * T > kSegXBytes;
+  // From 7 tokens (the 2-row kernel) while x of one group of up to 8 exceeds kSegXBytes.
+  const bool seg = T >= 7 && w.cols * 2 * Min(T, kGemvMaxTokens) > kSegXBytes;
   auto body = [&](int64_t g0, int64_t g1) {
     const int64_t r0 = g0 * kGemvGroupRows, r1 = Min(w.rows, g1 * kGemvGroupRows);
-    if (seg && T == 8) {
-      GemvRowsSeg<8>(w, r0, r1, xp, T, y);
-    } else if (seg) {
-      GemvRowsSeg<7>(w, r0, r1, xp, T, y);
+    if (seg) {
+      GemvRowsSeg(w, r0, r1, xp, T, y);
     } else {
       GemvRange(w, r0, r1, xp, T, y);
     }

@@ -168,20 +168,22 @@ TEST_F(FastLinearTest, OutputsIndependentOfOtherTokens) {
   }
 }
 
-// 7-8 tokens with K large enough (x over 32 KB) take the K-blocked GEMV: against the
-// reference, aligned and not, with a tail chunk and an odd row count; and bit for bit the
-// same outputs as the plain GEMV gives the same tokens in smaller calls (T = 2..6).
+// 7 to 31 tokens with K large enough (x of 8 tokens over 32 KB) take the K-blocked GEMV:
+// against the reference, aligned and not, with a tail chunk, an odd row count and a partial
+// token group; and bit for bit the same outputs as the plain GEMV gives the same tokens in
+// smaller calls (T = 2..6).
 TEST_F(FastLinearTest, KBlockedGemvMatchesAndIsBitExact) {
   uint32_t seed = 700;
   for (auto [rows, K, offset] : std::vector<std::tuple<int64_t, int64_t, int64_t>>{
            {37, 3072, 0}, {37, 3072, 18}, {19, 2100, 0}, {40, 4128, 34}}) {
     SCOPED_TRACE(::testing::Message() << rows << "x" << K << " offset " << offset);
-    const Case c = MakeCase(8, rows, K, seed, offset, offset % 5);
+    constexpr int64_t kMaxT = 21;
+    const Case c = MakeCase(kMaxT, rows, K, seed, offset, offset % 5);
     seed += 2;
-    CheckFast(fast_, c, 8);
-    std::vector<float> all(8 * rows);
-    fast_(c.x, 8, c.w, all.data(), nullptr);
-    for (int64_t T = 2; T < 8; ++T) {
+    CheckFast(fast_, c, kMaxT);
+    std::vector<float> all(kMaxT * rows);
+    fast_(c.x, kMaxT, c.w, all.data(), nullptr);
+    for (int64_t T = 2; T < kMaxT; ++T) {
       std::vector<float> y(T * rows);
       fast_(c.x, T, c.w, y.data(), nullptr);
       EXPECT_EQ(0, std::memcmp(y.data(), all.data(), y.size() * sizeof(float))) << "T=" << T;
