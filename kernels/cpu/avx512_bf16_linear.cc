@@ -15,6 +15,7 @@
 // Results per (row, token) depend only on that row and that token's x: not on the other
 // tokens of the call, nor on how rows are split over threads (bit-exact threading).
 #include <cstring>
+#include <type_traits>
 
 #include "kernels/cpu/avx512_bf16_util.h"
 #include "kernels/cpu/simd_scratch.h"
@@ -56,6 +57,40 @@ struct Realign {
   __m512i idx;    // word j of a chunk = word shift + j of (line, next line)
   int64_t shift;  // bytes the rows are past a 64-byte boundary, > 0
 };
+
+// The Realign for rows from `base`, `row_bytes` apart, in *storage; null when none is needed
+// (aligned rows) or possible (rows not a multiple of 64 bytes).
+const Realign* MakeRealign(const uint8_t* base, int64_t row_bytes, Realign* storage) {
+  const int64_t shift = reinterpret_cast<uintptr_t>(base) % 64;
+  if (shift == 0 || row_bytes % 64 != 0) return nullptr;
+  alignas(64) uint16_t idx[32];
+  for (int j = 0; j < 32; ++j) idx[j] = static_cast<uint16_t>(shift / 2 + j);
+  *storage = {_mm512_load_si512(idx), shift};
+  return storage;
+}
+
+// f(std::integral_constant<int, tt>{}) for a token count tt in 1..kGemvMaxTokens (larger: 8).
+template <class F>
+void WithTokens(int64_t tt, F&& f) {
+  switch (tt) {
+    case 1:
+      return f(std::integral_constant<int, 1>{});
+    case 2:
+      return f(std::integral_constant<int, 2>{});
+    case 3:
+      return f(std::integral_constant<int, 3>{});
+    case 4:
+      return f(std::integral_constant<int, 4>{});
+    case 5:
+      return f(std::integral_constant<int, 5>{});
+    case 6:
+      return f(std::integral_constant<int, 6>{});
+    case 7:
+      return f(std::integral_constant<int, 7>{});
+    default:
+      return f(std::integral_constant<int, 8>{});
+  }
+}
 
 // One 32-column chunk: acc[r][t] += w[r, k:k+32] . x[t, k:k+32] (bf16 pairs). Prefetches
 // kPrefetchBytes per row kPrefetchRows rows ahead, the R rows' lines in address order. `n` <
@@ -216,14 +251,7 @@ __attribute__((noinline)) void GemvRowsSeg(const Matrix& w, int64_t r0, int64_t 
   const int64_t row_bytes = w.cols * 2, K = w.cols;
   const uint8_t* base = static_cast<const uint8_t*>(w.data);
   Realign realign;
-  const Realign* ra = nullptr;
-  const int64_t shift = reinterpret_cast<uintptr_t>(base) % 64;
-  if (shift != 0 && row_bytes % 64 == 0) {
-    alignas(64) uint16_t idx[32];
-    for (int j = 0; j < 32; ++j) idx[j] = static_cast<uint16_t>(shift / 2 + j);
-    realign = {_mm512_load_si512(idx), shift};
-    ra = &realign;
-  }
+  const Realign* ra = MakeRealign(base, row_bytes, &realign);
   alignas(64) __m512 acc[kSegRows * kGemvMaxTokens];
   for (int64_t rb = r0; rb < r1; rb += kSegRows) {
     const int64_t re = Min(r1, rb + kSegRows);
@@ -231,32 +259,9 @@ __attribute__((noinline)) void GemvRowsSeg(const Matrix& w, int64_t r0, int64_t 
     for (int64_t t0 = 0; t0 < T; t0 += kGemvMaxTokens) {
       const uint32_t* xt = xp + t0 * 16;
       float* yt = y + t0 * w.rows;
-      switch (Min(kGemvMaxTokens, T - t0)) {
-        case 1:
-          GemvBlockSeg<1>(base, row_bytes, K, w.rows, rb, re, xt, T, yt, ra, pf, acc);
-          break;
-        case 2:
-          GemvBlockSeg<2>(base, row_bytes, K, w.rows, rb, re, xt, T, yt, ra, pf, acc);
-          break;
-        case 3:
-          GemvBlockSeg<3>(base, row_bytes, K, w.rows, rb, re, xt, T, yt, ra, pf, acc);
-          break;
-        case 4:
-          GemvBlockSeg<4>(base, row_bytes, K, w.rows, rb, re, xt, T, yt, ra, pf, acc);
-          break;
-        case 5:
-          GemvBlockSeg<5>(base, row_bytes, K, w.rows, rb, re, xt, T, yt, ra, pf, acc);
-          break;
-        case 6:
-          GemvBlockSeg<6>(base, row_bytes, K, w.rows, rb, re, xt, T, yt, ra, pf, acc);
-          break;
-        case 7:
-          GemvBlockSeg<7>(base, row_bytes, K, w.rows, rb, re, xt, T, yt, ra, pf, acc);
-          break;
-        default:
-          GemvBlockSeg<8>(base, row_bytes, K, w.rows, rb, re, xt, T, yt, ra, pf, acc);
-          break;
-      }
+      WithTokens(Min(kGemvMaxTokens, T - t0), [&](auto tt) {
+        GemvBlockSeg<tt()>(base, row_bytes, K, w.rows, rb, re, xt, T, yt, ra, pf, acc);
+      });
     }
   }
 }
@@ -272,14 +277,7 @@ void GemvRows(const Matrix& w, int64_t r0, int64_t r1, const uint32_t* xp, int64
   const uint32_t* xt = xp + t0 * 16;
   float* yt = y + t0 * w.rows;
   Realign realign;
-  const Realign* ra = nullptr;
-  const int64_t shift = reinterpret_cast<uintptr_t>(base) % 64;
-  if (shift != 0 && row_bytes % 64 == 0) {
-    alignas(64) uint16_t idx[32];
-    for (int j = 0; j < 32; ++j) idx[j] = static_cast<uint16_t>(shift / 2 + j);
-    realign = {_mm512_load_si512(idx), shift};
-    ra = &realign;
-  }
+  const Realign* ra = MakeRealign(base, row_bytes, &realign);
   // The kernel's prefetch runs kPrefetchRows ahead of its loads: start the first rows'.
   for (int64_t i = 0; i < R && r0 + i < r1; ++i) {
     const uint8_t* p = base + (r0 + i) * row_bytes;
@@ -303,32 +301,8 @@ void GemvRange(const Matrix& w, int64_t r0, int64_t r1, const uint32_t* xp, int6
   for (int64_t rb = r0; rb < r1; rb += block) {
     const int64_t re = Min(r1, rb + block);
     for (int64_t t0 = 0; t0 < T; t0 += kGemvMaxTokens) {
-      switch (Min(kGemvMaxTokens, T - t0)) {
-        case 1:
-          GemvRows<1>(w, rb, re, xp, T, t0, y);
-          break;
-        case 2:
-          GemvRows<2>(w, rb, re, xp, T, t0, y);
-          break;
-        case 3:
-          GemvRows<3>(w, rb, re, xp, T, t0, y);
-          break;
-        case 4:
-          GemvRows<4>(w, rb, re, xp, T, t0, y);
-          break;
-        case 5:
-          GemvRows<5>(w, rb, re, xp, T, t0, y);
-          break;
-        case 6:
-          GemvRows<6>(w, rb, re, xp, T, t0, y);
-          break;
-        case 7:
-          GemvRows<7>(w, rb, re, xp, T, t0, y);
-          break;
-        default:
-          GemvRows<8>(w, rb, re, xp, T, t0, y);
-          break;
-      }
+      WithTokens(Min(kGemvMaxTokens, T - t0),
+                 [&](auto tt) { GemvRows<tt()>(w, rb, re, xp, T, t0, y); });
     }
   }
 }
