@@ -1,6 +1,7 @@
 // moe-bench-kernels: throughput of the CPU kernels against rooflines measured in the same run.
 //
 //   moe-bench-kernels [--threads N] [--reps R] [--quick] [--only gemv|gemm|attn|fast|int8]
+//                     [--tokens T,T..]   (the fast section's token counts)
 //
 // Rooflines: streaming read bandwidth (MeasureReadBandwidthGBs) for decode Linear (GEMV:
 // weight bytes / time) and the FMA peak (MeasureFmaPeakGflops) for prefill Linear (GEMM) and
@@ -35,7 +36,8 @@ struct Options {
   int threads = 1;
   int reps = 7;
   bool quick = false;
-  std::string only;  // "gemv", "gemm", "attn", "fast" or "int8": run one section
+  std::string only;             // "gemv", "gemm", "attn", "fast" or "int8": run one section
+  std::vector<int64_t> tokens;  // --tokens: the fast section's token counts (default: its list)
 };
 
 struct Timing {
@@ -186,9 +188,10 @@ void BenchGemm(const Options& o, ThreadPool* pool, double peak) {
 }
 
 // The fast math mode's Linear (FastLinearKernel) beside the exact one (the active table's) on
-// qwen3-0.6b's matrices, T = 1 .. 512 (the serving prefill chunk): GFLOP/s against the vdpbf16ps peak, and weight GB/s
-// against read probes interleaved with the runs (as BenchGemv). Matrices cycled through
-// copies bigger than the last-level cache, so the weights come from memory as in a model.
+// qwen3-0.6b's matrices, T = 1 .. 512 (the serving prefill chunk): GFLOP/s against the vdpbf16ps
+// peak, and weight GB/s against read probes interleaved with the runs (as BenchGemv). Matrices
+// cycled through copies bigger than the last-level cache, so the weights come from memory as in a
+// model.
 void BenchFast(const Options& o, ThreadPool* pool, double dot_peak) {
   const LinearFn fast = FastLinearKernel();
   if (fast == nullptr) {
@@ -208,11 +211,12 @@ void BenchFast(const Options& o, ThreadPool* pool, double dot_peak) {
     int64_t rows, cols;
   };
   std::vector<Shape> shapes = {
-      {"3072 x 1024 (gate/up)", 3072, 1024},
-      {"1024 x 3072 (down)", 1024, 3072},
-      {"2048 x 1024 (q)", 2048, 1024},
+      {"3072 x 1024 (gate/up)", 3072, 1024}, {"1024 x 3072 (down)", 1024, 3072},
+      {"2048 x 1024 (q)", 2048, 1024},       {"1024 x 2048 (o)", 1024, 2048},
+      {"4096 x 2048 (30b q)", 4096, 2048},
   };
   std::vector<int64_t> ts = {1, 2, 4, 8, 16, 32, 64, 128, 512};
+  if (!o.tokens.empty()) ts = o.tokens;
   if (o.quick) shapes.resize(1);
   for (const Shape& s : shapes) {
     for (int64_t T : ts) {
@@ -403,10 +407,24 @@ int Main(int argc, char** argv) {
     } else if (a == "--quick") {
       o.quick = true;
       o.reps = 3;
+    } else if (a == "--tokens" && i + 1 < argc) {
+      const char* p = argv[++i];
+      while (true) {
+        char* end = nullptr;
+        const long n = std::strtol(p, &end, 10);
+        if (end == p || n < 1 || (*end != ',' && *end != '\0')) {
+          std::fprintf(stderr, "--tokens: expected positive counts like 1,8,16; got '%s'\n",
+                       argv[i]);
+          return 2;
+        }
+        o.tokens.push_back(n);
+        if (*end == '\0') break;
+        p = end + 1;
+      }
     } else {
       std::fprintf(stderr,
                    "usage: %s [--threads N] [--reps R] [--quick] [--only "
-                   "gemv|gemm|attn|fast|int8]\n",
+                   "gemv|gemm|attn|fast|int8] [--tokens T,T..]\n",
                    argv[0]);
       return 2;
     }

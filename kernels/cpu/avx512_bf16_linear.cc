@@ -161,16 +161,22 @@ void GemvKernel(const uint8_t* w0, int64_t row_bytes, int64_t K, const uint32_t*
   }
 }
 
-// K-blocked GEMV for 7 or more tokens whose packed x (of a group of 8) exceeds kSegXBytes (qwen3's
-// down projection: 8 tokens x K = 3072 = 48 KB, all of L1). The row-pair kernel re-read x from L2
-// for every pair of rows and ran the down projection at ~15 GB/s against ~29 for K = 1024. Here
-// each block of kSegRows rows is processed kSegCols columns at a time, so x's segment stays in L1,
-// and each (row, token) keeps its accumulator vector between segments: the same sums in the
+// K-blocked GEMV for 7 or more tokens whose packed x (of a group of 8) is kSegXBytes or more
+// (qwen3's down projection: 8 tokens x K = 3072 = 48 KB, all of L1). The row-pair kernel re-read x
+// from L2 for every pair of rows and ran the down projection at ~15 GB/s against ~29 for K = 1024.
+// Here each block of kSegRows rows is processed kSegCols columns at a time, so x's segment stays in
+// L1, and each (row, token) keeps its accumulator vector between segments: the same sums in the
 // same k order, so the results are bit-identical to GemvKernel's. While a block is processed,
 // the next block is prefetched front to back, as many lines per step as the step reads.
-// Measured on 28 down projections of qwen3-0.6b from memory at T = 8: 10.8 -> 7.4 ms.
+// Measured on 28 down projections of qwen3-0.6b from memory at T = 8: 10.8 -> 7.4 ms. Segments
+// of 512 columns (x: 8 KB, a block's segment: 16 KB) against 1024: one down projection at
+// T = 7 / 8 / 12 / 16 in 230 / 240 / 344 / 396 us against 241 / 263 / 365 / 428 (256 and 1536
+// columns, 8 and 32 rows were slower; moe-bench-kernels --only fast, bench/results/cpu-2026-11.md).
+// From K = 2048 (x of 8 tokens: 32 KB; qwen3-0.6b's o projection, 30b-a3b's q/k/v): equal at
+// T = 7-8, and at T = 12 / 16 1024 x 2048 in 228 / 266 us against 306 / 527, 4096 x 2048 in
+// 953 / 1110 against 1251 / 2184 (the row blocks' later token groups read them from L2).
 constexpr int64_t kSegXBytes = 32 << 10;
-constexpr int64_t kSegCols = 1024;
+constexpr int64_t kSegCols = 512;
 constexpr int64_t kSegRows = 16;
 template <int R, int TT>
 void GemvKernelSeg(const uint8_t* w0, int64_t row_bytes, int64_t k0, int64_t k1, bool last,
@@ -314,8 +320,8 @@ void Gemv(const float* x, int64_t T, const Matrix& w, float* y, ThreadPool* pool
   PackXGemv(x, T, w.cols, kp, xp);
   const int64_t groups = (w.rows + kGemvGroupRows - 1) / kGemvGroupRows;
   const int threads = pool == nullptr ? 1 : pool->num_threads();
-  // From 7 tokens (the 2-row kernel) while x of one group of up to 8 exceeds kSegXBytes.
-  const bool seg = T >= 7 && w.cols * 2 * Min(T, kGemvMaxTokens) > kSegXBytes;
+  // From 7 tokens (the 2-row kernel) while x of one group of up to 8 is kSegXBytes or more.
+  const bool seg = T >= 7 && w.cols * 2 * Min(T, kGemvMaxTokens) >= kSegXBytes;
   auto body = [&](int64_t g0, int64_t g1) {
     const int64_t r0 = g0 * kGemvGroupRows, r1 = Min(w.rows, g1 * kGemvGroupRows);
     if (seg) {
