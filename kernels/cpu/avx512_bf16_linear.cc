@@ -29,13 +29,16 @@ constexpr int kGemvMaxTokens = 8;
 constexpr int64_t kGemvBlockRows = 24;
 constexpr int64_t kGemvGroupRows = 64;
 // The weights are read as one stream: a row at a time for up to kGemvOneRowTokens tokens, else
-// 2 rows (of 32 accumulator registers: 2 x 8). Each chunk prefetches the lines it consumes
+// 3 rows (24 accumulator registers at 8 tokens). Each chunk prefetches the lines it consumes
 // again kPrefetchRows rows further on, in address order. Several rows read side by side (the
 // earlier 4 x 4 and 3 x 8 blocking, with a per-row prefetch 1 KB ahead) are several streams,
 // which this machine's prefetchers follow poorly: 28 layers of qwen3-0.6b's matrices and its
 // lm_head, from memory, ran at ~84% of the read bandwidth at T = 1 against ~94% for one row
-// at a time, and in 0.78-0.91x the time at T = 2..8 (bench/results/cpu-2026-11.md).
-constexpr int kGemvOneRowTokens = 6;
+// at a time, and in 0.78-0.91x the time at T = 2..8 (bench/results/cpu-2026-11.md). With the
+// address-order prefetch, 3 rows beat 1 row from 5 tokens and 2 rows at 7-8 and 16: fewer x
+// loads per weight line (8 per 3 lines) where the vdpbf16ps work is no longer hidden
+// (3072 x 1024 at T = 5 / 6 / 8 / 16: 172 / 173 / 190 / 383 us against 186 / 180 / 220 / 420).
+constexpr int kGemvOneRowTokens = 4;
 constexpr int64_t kPrefetchRows = 4;
 constexpr int64_t kFirstPrefetchBytes = 1024;  // of each of the first rows, before the kernel
 
@@ -277,7 +280,7 @@ __attribute__((noinline)) void GemvRowsSeg(const Matrix& w, int64_t r0, int64_t 
 template <int TT>
 void GemvRows(const Matrix& w, int64_t r0, int64_t r1, const uint32_t* xp, int64_t T, int64_t t0,
               float* y) {
-  constexpr int R = TT <= kGemvOneRowTokens ? 1 : 2;
+  constexpr int R = TT <= kGemvOneRowTokens ? 1 : 3;
   const int64_t row_bytes = w.cols * 2;
   const uint8_t* base = static_cast<const uint8_t*>(w.data);
   const uint32_t* xt = xp + t0 * 16;
@@ -320,7 +323,7 @@ void Gemv(const float* x, int64_t T, const Matrix& w, float* y, ThreadPool* pool
   PackXGemv(x, T, w.cols, kp, xp);
   const int64_t groups = (w.rows + kGemvGroupRows - 1) / kGemvGroupRows;
   const int threads = pool == nullptr ? 1 : pool->num_threads();
-  // From 7 tokens (the 2-row kernel) while x of one group of up to 8 is kSegXBytes or more.
+  // From 7 tokens while x of one group of up to 8 is kSegXBytes or more.
   const bool seg = T >= 7 && w.cols * 2 * Min(T, kGemvMaxTokens) >= kSegXBytes;
   auto body = [&](int64_t g0, int64_t g1) {
     const int64_t r0 = g0 * kGemvGroupRows, r1 = Min(w.rows, g1 * kGemvGroupRows);
