@@ -164,7 +164,7 @@ void GemvKernel(const uint8_t* w0, int64_t row_bytes, int64_t K, const uint32_t*
   }
 }
 
-// K-blocked GEMV for 7 or more tokens whose packed x (of a group of 8) is kSegXBytes or more
+// K-blocked GEMV for 5 or more tokens whose packed x (of a group of up to 8) exceeds kSegXBytes
 // (qwen3's down projection: 8 tokens x K = 3072 = 48 KB, all of L1). The row-pair kernel re-read x
 // from L2 for every pair of rows and ran the down projection at ~15 GB/s against ~29 for K = 1024.
 // Here each block of kSegRows rows is processed kSegCols columns at a time, so x's segment stays in
@@ -178,7 +178,11 @@ void GemvKernel(const uint8_t* w0, int64_t row_bytes, int64_t K, const uint32_t*
 // From K = 2048 (x of 8 tokens: 32 KB; qwen3-0.6b's o projection, 30b-a3b's q/k/v): equal at
 // T = 7-8, and at T = 12 / 16 1024 x 2048 in 228 / 266 us against 306 / 527, 4096 x 2048 in
 // 953 / 1110 against 1251 / 2184 (the row blocks' later token groups read them from L2).
-constexpr int64_t kSegXBytes = 32 << 10;
+// Above 24 KB of x rather than from 32 KB, and from 5 tokens rather than 7: the down projection
+// at T = 5 / 6 in 224 / 212 us against 310-346 / 339-347 with the 3-row kernel, and K = 2048 at
+// T = 7 (28 KB) in 152 / 678 us (1024 / 4096 rows) against 179-186 / 735-747; K = 2048 at
+// T = 5-6 (20-24 KB) was as fast or faster with the 3-row kernel.
+constexpr int64_t kSegXBytes = 24 << 10;
 constexpr int64_t kSegCols = 512;
 constexpr int64_t kSegRows = 16;
 template <int R, int TT>
@@ -252,7 +256,7 @@ void GemvBlockSeg(const uint8_t* base, int64_t row_bytes, int64_t K, int64_t row
   }
 }
 
-// Rows [r0, r1) for the T (7..31) tokens of a call, K-blocked (see kSegXBytes): per block of
+// Rows [r0, r1) for the T (5..31) tokens of a call, K-blocked (see kSegXBytes): per block of
 // rows, the tokens in groups of 8 (the later groups read the block from L2). Out of line:
 // inlined into GemvRange, it made the other shapes' T = 8 GEMV ~15% slower (code generation).
 __attribute__((noinline)) void GemvRowsSeg(const Matrix& w, int64_t r0, int64_t r1,
@@ -323,8 +327,8 @@ void Gemv(const float* x, int64_t T, const Matrix& w, float* y, ThreadPool* pool
   PackXGemv(x, T, w.cols, kp, xp);
   const int64_t groups = (w.rows + kGemvGroupRows - 1) / kGemvGroupRows;
   const int threads = pool == nullptr ? 1 : pool->num_threads();
-  // From 7 tokens while x of one group of up to 8 is kSegXBytes or more.
-  const bool seg = T >= 7 && w.cols * 2 * Min(T, kGemvMaxTokens) >= kSegXBytes;
+  // From 5 tokens while x of one group of up to 8 exceeds kSegXBytes.
+  const bool seg = T >= 5 && w.cols * 2 * Min(T, kGemvMaxTokens) > kSegXBytes;
   auto body = [&](int64_t g0, int64_t g1) {
     const int64_t r0 = g0 * kGemvGroupRows, r1 = Min(w.rows, g1 * kGemvGroupRows);
     if (seg) {

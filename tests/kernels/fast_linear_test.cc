@@ -168,10 +168,10 @@ TEST_F(FastLinearTest, OutputsIndependentOfOtherTokens) {
   }
 }
 
-// 7 to 31 tokens with K large enough (x of 8 tokens 32 KB or more) take the K-blocked GEMV:
-// against the reference, aligned and not, with a tail chunk, an odd row count and a partial
-// token group; and bit for bit the same outputs as the plain GEMV gives the same tokens in
-// smaller calls (T = 2..6).
+// 5 to 31 tokens with K large enough (x of a group of up to 8 tokens over 24 KB) take the
+// K-blocked GEMV: against the reference, aligned and not, with a tail chunk, an odd row count
+// and a partial token group; and bit for bit the same outputs as the plain GEMV gives the same
+// tokens in smaller calls (T = 2..4, and 5..6 at K = 2048).
 TEST_F(FastLinearTest, KBlockedGemvMatchesAndIsBitExact) {
   uint32_t seed = 700;
   for (auto [rows, K, offset] : std::vector<std::tuple<int64_t, int64_t, int64_t>>{
