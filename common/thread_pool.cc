@@ -18,6 +18,13 @@ namespace {
 // Spin iterations before blocking. Short: on an oversubscribed machine the thread we wait for
 // may not be running at all.
 constexpr int kSpinIterations = 2000;
+// next_: the job tag in the top bits, the next index below.
+constexpr int kTagBits = 24;
+constexpr int kIndexBits = 64 - kTagBits;
+constexpr uint64_t kTagMask = (uint64_t{1} << kTagBits) - 1;
+constexpr uint64_t kIndexMask = (uint64_t{1} << kIndexBits) - 1;
+// Above this many items the index could reach the tag bits: such a job runs inline.
+constexpr int64_t kMaxItems = int64_t{1} << (kIndexBits - 2);
 }  // namespace
 
 int HardwareThreads() {
@@ -46,16 +53,32 @@ ThreadPool::~ThreadPool() {
   for (auto& t : workers_) t.join();
 }
 
-void ThreadPool::RunJob(int index) {
-  if (all_fn_ != nullptr) {
-    (*all_fn_)(index);
-    return;
-  }
+void ThreadPool::RunChunks(RangeJob job) {
+  const uint64_t tag = job.generation & kTagMask;
+  const int64_t grain = job.grain;
   for (;;) {
-    int64_t begin = next_.fetch_add(grain_, std::memory_order_relaxed);
-    if (begin >= n_) break;
-    int64_t end = std::min(n_, begin + grain_);
-    (*range_fn_)(begin, end);
+    uint64_t cur = next_.load(std::memory_order_relaxed);
+    int64_t begin;
+    do {
+      begin = static_cast<int64_t>(cur & kIndexMask);
+      if ((cur >> kIndexBits) != tag || begin >= job.n) return;  // over, or another job
+    } while (!next_.compare_exchange_weak(cur, cur + static_cast<uint64_t>(grain),
+                                          std::memory_order_acquire, std::memory_order_relaxed));
+    // Claims tile the counter's indices whatever their sizes, so each item is claimed once.
+    // The job claimed from cannot end before this claim is done, so it is the current one; a
+    // tag equal by wrap-around (a thread asleep for 2^kTagBits jobs) shows here, and the claim
+    // is then run with the current job's parameters.
+    if (generation_seen_.load(std::memory_order_acquire) != job.generation) {
+      std::lock_guard<std::mutex> lock(mu_);
+      job = range_;
+    }
+    const int64_t end = std::min(job.n, begin + grain);
+    if (begin >= end) continue;
+    (*job.fn)(begin, end);
+    if (done_.fetch_add(end - begin, std::memory_order_acq_rel) + (end - begin) == job.n) {
+      std::lock_guard<std::mutex> lock(mu_);  // the caller may be blocked on done_cv_
+      done_cv_.notify_all();
+    }
   }
 }
 
@@ -68,32 +91,35 @@ void ThreadPool::WorkerLoop(int index) {
       MOE_PAUSE();
       ++spins;
     }
+    const std::function<void(int)>* all_fn;
+    RangeJob job;
     {
       std::unique_lock<std::mutex> lock(mu_);
       start_cv_.wait(lock, [&] { return generation_ != seen; });
       seen = generation_;
       if (stop_) return;
+      all_fn = all_fn_;
+      job = range_;
     }
-    RunJob(index);
+    if (all_fn == nullptr) {
+      RunChunks(job);  // may find the job finished and its caller gone: then it does nothing
+      continue;
+    }
+    (*all_fn)(index);
     if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
       std::lock_guard<std::mutex> lock(mu_);
-      done_cv_.notify_one();
+      done_cv_.notify_all();
     }
   }
 }
 
-void ThreadPool::Dispatch() {
-  start_cv_.notify_all();
-  RunJob(0);
-  int spins = 0;
-  while (pending_.load(std::memory_order_acquire) != 0 && spins < kSpinIterations) {
-    MOE_PAUSE();
-    ++spins;
-  }
-  std::unique_lock<std::mutex> lock(mu_);
-  done_cv_.wait(lock, [&] { return pending_.load(std::memory_order_acquire) == 0; });
-  range_fn_ = nullptr;
-  all_fn_ = nullptr;
+// Waits, spinning briefly and then blocking, until done() (set by the workers, who notify
+// done_cv_ under mu_ after making it true).
+template <class Done>
+void WaitDone(std::mutex& mu, std::condition_variable& cv, Done done) {
+  for (int spins = 0; !done() && spins < kSpinIterations; ++spins) MOE_PAUSE();
+  std::unique_lock<std::mutex> lock(mu);
+  cv.wait(lock, done);
 }
 
 void ThreadPool::RunOnAll(const std::function<void(int)>& fn) {
@@ -104,34 +130,39 @@ void ThreadPool::RunOnAll(const std::function<void(int)>& fn) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     all_fn_ = &fn;
-    range_fn_ = nullptr;
     pending_.store(num_threads_ - 1, std::memory_order_relaxed);
     ++generation_;
     generation_seen_.store(generation_, std::memory_order_release);
   }
-  Dispatch();
+  start_cv_.notify_all();
+  fn(0);
+  WaitDone(mu_, done_cv_, [&] { return pending_.load(std::memory_order_acquire) == 0; });
+  std::lock_guard<std::mutex> lock(mu_);
+  all_fn_ = nullptr;
 }
 
 void ThreadPool::ParallelFor(int64_t n, int64_t grain,
                              const std::function<void(int64_t, int64_t)>& fn) {
   if (n <= 0) return;
   grain = std::max<int64_t>(grain, 1);
-  if (num_threads_ == 1 || n <= grain) {
+  if (num_threads_ == 1 || n <= grain || n > kMaxItems) {
     fn(0, n);
     return;
   }
+  RangeJob job;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    range_fn_ = &fn;
-    all_fn_ = nullptr;
-    n_ = n;
-    grain_ = grain;
-    next_.store(0, std::memory_order_relaxed);
-    pending_.store(num_threads_ - 1, std::memory_order_relaxed);
     ++generation_;
+    job = {&fn, n, std::min(grain, n), generation_};
+    range_ = job;
+    done_.store(0, std::memory_order_relaxed);
+    next_.store((generation_ & kTagMask) << kIndexBits, std::memory_order_release);
     generation_seen_.store(generation_, std::memory_order_release);
   }
-  Dispatch();
+  start_cv_.notify_all();
+  RunChunks(job);
+  // Every chunk claimed has been or is being run; wait for the ones other threads hold.
+  WaitDone(mu_, done_cv_, [&] { return done_.load(std::memory_order_acquire) == n; });
 }
 
 }  // namespace moe

@@ -2,8 +2,11 @@
 //
 // The calling thread takes part in every job, so ThreadPool(1) runs everything inline. Work is
 // handed out in chunks from an atomic counter: a thread that is descheduled holds up at most
-// one chunk, never a fixed share. Threads wait by spinning briefly and then blocking on a
-// condition variable, so two threads on one physical core do not burn each other's time.
+// one chunk, never a fixed share. A ParallelFor is over when its chunks are done, not when every
+// worker has looked in: a worker that was not running while the others did the job is not
+// waited for (it finds the job gone when it wakes). Threads wait by spinning briefly and then
+// blocking on a condition variable, so two threads on one physical core do not burn each
+// other's time.
 #pragma once
 
 #include <atomic>
@@ -27,18 +30,23 @@ class ThreadPool {
   int num_threads() const { return num_threads_; }
 
   // Calls fn(begin, end) over [0, n) in chunks of about `grain` items (at least 1), spread over
-  // all threads; returns when every chunk is done. With one thread (or n <= grain) it is one call
-  // fn(0, n). Not reentrant: fn must not call the pool.
+  // the threads that are running; returns when every chunk is done. With one thread (or n <=
+  // grain) it is one call fn(0, n). Not reentrant: fn must not call the pool.
   void ParallelFor(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn);
 
   // Calls fn(thread_index) once on each of the num_threads() threads.
   void RunOnAll(const std::function<void(int)>& fn);
 
  private:
+  // A ParallelFor as one thread sees it (copied under mu_ when it joins).
+  struct RangeJob {
+    const std::function<void(int64_t, int64_t)>* fn;
+    int64_t n, grain;
+    uint64_t generation;  // its low bits tag the chunk counter (see next_)
+  };
   void WorkerLoop(int index);
-  void RunJob(int index);
-  // Wakes the workers for the job just published, runs the caller's share, waits for the rest.
-  void Dispatch();
+  // Claims and runs chunks of `job` while it is the current job and chunks are left.
+  void RunChunks(RangeJob job);
 
   const int num_threads_;
   std::vector<std::thread> workers_;
@@ -50,13 +58,14 @@ class ThreadPool {
   bool stop_ = false;        // guarded by mu_
   std::atomic<uint64_t> generation_seen_{0};
 
-  // The current job (written before generation_ is bumped).
-  const std::function<void(int64_t, int64_t)>* range_fn_ = nullptr;
+  // The current job (written under mu_ before generation_ is bumped).
+  RangeJob range_{};  // when all_fn_ is null
   const std::function<void(int)>* all_fn_ = nullptr;
-  int64_t n_ = 0;
-  int64_t grain_ = 1;
-  std::atomic<int64_t> next_{0};
-  std::atomic<int> pending_{0};  // workers that have not finished the job
+  // The next chunk's first index, tagged in the top kTagBits bits with the low bits of the job's
+  // generation: a thread still holding an earlier job's parameters cannot claim from this one.
+  std::atomic<uint64_t> next_{0};
+  std::atomic<int64_t> done_{0};  // items of the current ParallelFor finished
+  std::atomic<int> pending_{0};   // RunOnAll: workers that have not finished
 };
 
 // Number of hardware threads available to this process.

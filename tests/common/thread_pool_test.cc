@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <thread>
 #include <vector>
 
 namespace moe {
@@ -46,6 +47,46 @@ TEST(ThreadPool, ManySmallJobsInARow) {
     pool.ParallelFor(4, 1, [&](int64_t b, int64_t e) { sum += e - b; });
   }
   EXPECT_EQ(sum.load(), 80000);
+}
+
+// Jobs of every kind back to back: a worker that wakes late for a ParallelFor finds it over (or
+// the next job current) and must neither run a finished job's function nor lose a chunk.
+TEST(ThreadPool, MixedJobsBackToBack) {
+  ThreadPool pool(3);
+  std::vector<std::atomic<int>> ran(3);
+  int64_t expected = 0;
+  std::atomic<int64_t> sum{0};
+  for (int job = 0; job < 3000; ++job) {
+    if (job % 7 == 0) {
+      pool.RunOnAll([&](int i) { ran[static_cast<size_t>(i)]++; });
+      continue;
+    }
+    const int64_t n = 1 + job % 13, grain = 1 + job % 3;
+    std::vector<std::atomic<int>> hits(static_cast<size_t>(n));
+    pool.ParallelFor(n, grain, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) hits[static_cast<size_t>(i)]++;
+      sum += e - b;
+    });
+    for (int64_t i = 0; i < n; ++i) ASSERT_EQ(hits[static_cast<size_t>(i)].load(), 1) << job;
+    expected += n;
+  }
+  EXPECT_EQ(sum.load(), expected);
+  for (auto& r : ran) EXPECT_EQ(r.load(), 429);  // jobs 0, 7, ..., 2996
+}
+
+// A chunk that waits for the other chunks: they are done by the other threads (or by the one
+// that took it, after), never waited for by a thread that holds no chunk.
+TEST(ThreadPool, OtherThreadsFinishWhileOneChunkWaits) {
+  ThreadPool pool(3);
+  std::atomic<int64_t> done{0};
+  constexpr int64_t kN = 64;
+  pool.ParallelFor(kN, 1, [&](int64_t b, int64_t e) {
+    if (b == 0) {
+      while (done.load() < kN - 1) std::this_thread::yield();
+    }
+    done += e - b;
+  });
+  EXPECT_EQ(done.load(), kN);
 }
 
 TEST(ThreadPool, DefaultUsesHardwareThreads) {
