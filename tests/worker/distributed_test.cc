@@ -136,7 +136,9 @@ Output Serve(const std::string& name, const LayoutOptions& options, int64_t max_
     for (auto& s : sinks) {
       EXPECT_TRUE(s->Wait());
       if (status != nullptr && !s->status().ok()) *status = s->status();
-      if (status == nullptr) EXPECT_TRUE(s->status().ok()) << s->status();
+      if (status == nullptr) {
+        EXPECT_TRUE(s->status().ok()) << s->status();
+      }
       out.ids.push_back(s->ids());
       out.tops.push_back(s->tops());
     }
