@@ -82,6 +82,7 @@ Network:
   --health-port P          also serve gRPC health in plaintext on P (for probes; -1: off)
   --tls-cert F --tls-key F serve both APIs over TLS
   --api-keys F             require "authorization: Bearer KEY" (one key per line in F)
+  --reasoning-parser qwen3 HTTP chat: "<think>...</think>" goes to reasoning_content (as vLLM)
   --port-file F            write {"grpc": P, "http": P, "health": P} once listening
   --drain-seconds S        on SIGTERM (SIGUSR1 to mpirun for a job): stop admitting, finish
                            running requests for up to S seconds (default 30), then exit 0
@@ -202,6 +203,7 @@ absl::Status Serve(int argc, char** argv) {
                                                   "tls-cert",
                                                   "tls-key",
                                                   "api-keys",
+                                                  "reasoning-parser",
                                                   "port-file",
                                                   "drain-seconds",
                                                   "pp",
@@ -248,6 +250,12 @@ absl::Status Serve(int argc, char** argv) {
   kernels::SetMathMode(math);
   const double step_timeout = job.step_timeout_seconds;
   if (options.max_queued < 1) return absl::InvalidArgumentError("--max-queued must be >= 1");
+  const std::string reasoning_parser = flags.GetString("reasoning-parser");
+  if (!reasoning_parser.empty() && reasoning_parser != "qwen3") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--reasoning-parser: expected qwen3, got '", reasoning_parser, "'"));
+  }
+  const bool split_reasoning = !reasoning_parser.empty();
   if (threads < 0) return absl::InvalidArgumentError("--threads must be >= 0");
   if (kv_blocks < 0) return absl::InvalidArgumentError("--kv-blocks must be >= 0");
   if (kv_gb <= 0) return absl::InvalidArgumentError("--kv-cache-gb must be > 0");
@@ -334,6 +342,7 @@ absl::Status Serve(int argc, char** argv) {
     http_options.tls_cert_file = grpc_options.tls_cert_file;
     http_options.tls_key_file = grpc_options.tls_key_file;
     http_options.api_keys = &api_keys;
+    http_options.split_reasoning = split_reasoning;
     MOE_ASSIGN_OR_RETURN(http, HttpServer::Start(http_options, &coordinator, &metrics));
     http->SetServing(false);
   }

@@ -72,7 +72,8 @@ absl::StatusOr<Json> Generation::Collect(const std::atomic<bool>& stop) {
   }
   if (options_.chat) {
     return ChatCompletionBody(options_.meta, outputs, options_.logprobs >= 0, options_.logprobs,
-                              options_.tokenizer, Totals(), options_.return_token_ids);
+                              options_.tokenizer, Totals(), options_.return_token_ids,
+                              options_.split_reasoning);
   }
   return CompletionBody(options_.meta, outputs, options_.logprobs, Totals(),
                         options_.return_token_ids);
@@ -94,16 +95,24 @@ std::string Generation::StreamChunk(int index, const v1::GenerateResponse& respo
     if (prompt < options_.echo.size()) text = options_.echo[prompt] + text;
   }
   c.started = true;
+  std::string reasoning;
+  if (options_.chat && options_.split_reasoning) {
+    std::string content;
+    c.reasoning.Add(text, &reasoning, &content);
+    if (last) c.reasoning.Finish(&reasoning, &content);
+    text = std::move(content);
+  }
   // Tokens that completed no character yet carry no text; skip them unless logprobs, token
   // ids or the finish reason must go out.
   const bool has_logprobs = options_.logprobs >= 0 && response.logprobs_size() > 0;
   const bool has_ids = options_.return_token_ids && (first || response.token_ids_size() > 0);
-  if (text.empty() && !has_logprobs && !has_ids && !last) return "";
+  if (text.empty() && reasoning.empty() && !has_logprobs && !has_ids && !last) return "";
   Json logprobs = has_logprobs ? LogprobsJson(response.logprobs(), &c.text_offset) : Json();
   Json chunk;
   if (options_.chat) {
     Json delta = Json::object();
-    if (!text.empty() || !last) delta["content"] = text;
+    if (!reasoning.empty()) delta["reasoning_content"] = reasoning;
+    if (!text.empty() || (!last && reasoning.empty())) delta["content"] = text;
     chunk = ChatChunk(options_.meta, index, std::move(delta), std::move(logprobs),
                       response.finish_reason(), response.stop_reason());
   } else {

@@ -17,6 +17,7 @@
 #include "common/status.h"
 #include "coordinator/core/coordinator.h"
 #include "coordinator/http/openai_response.h"
+#include "coordinator/http/reasoning.h"
 #include "coordinator/http/response_queue.h"
 
 namespace moe::openai {
@@ -30,6 +31,7 @@ struct GenerationOptions {
   bool return_token_ids = false;         // vLLM: prompt_token_ids and token_ids in the output
   std::vector<std::string> echo;         // completions: text to prepend, per prompt (may be empty)
   const Tokenizer* tokenizer = nullptr;  // chat logprobs' bytes; may be null
+  bool split_reasoning = false;          // chat: reasoning_content apart (reasoning.h)
 };
 
 class Generation {
@@ -60,11 +62,12 @@ class Generation {
 
  private:
   struct ChoiceState {
-    int64_t id = -1;          // the coordinator's id, -1 until submitted
-    bool done = false;        // OnDone arrived
-    bool started = false;     // streaming: first text sent (echo, role)
-    int64_t text_offset = 0;  // streaming completions logprobs
-    Choice output;            // accumulated (Collect) / usage (streaming)
+    int64_t id = -1;            // the coordinator's id, -1 until submitted
+    bool done = false;          // OnDone arrived
+    bool started = false;       // streaming: first text sent (echo, role)
+    int64_t text_offset = 0;    // streaming completions logprobs
+    Choice output;              // accumulated (Collect) / usage (streaming)
+    ReasoningStream reasoning;  // streaming chat with split_reasoning
   };
 
   // The SSE text of one response (may be empty).

@@ -8,6 +8,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
+#include "coordinator/http/reasoning.h"
 
 namespace moe::openai {
 namespace {
@@ -163,12 +164,18 @@ Json CompletionBody(const ResponseMeta& meta, const std::vector<Choice>& choices
 
 Json ChatCompletionBody(const ResponseMeta& meta, const std::vector<Choice>& choices, bool logprobs,
                         int top_logprobs, const Tokenizer* tokenizer, const UsageTotals& usage,
-                        bool token_ids) {
+                        bool token_ids, bool split_reasoning) {
   Json body = Object(meta, "chat.completion");
   Json list = Json::array();
   for (size_t i = 0; i < choices.size(); ++i) {
     const Choice& c = choices[i];
     Json message = {{"role", "assistant"}, {"content", c.text}, {"tool_calls", Json::array()}};
+    if (split_reasoning) {  // as vLLM: null where there is none
+      ReasoningSplit split = SplitReasoning(c.text);
+      message["reasoning_content"] = split.has_reasoning ? Json(split.reasoning) : Json();
+      message["content"] =
+          split.has_reasoning && split.content.empty() ? Json() : Json(split.content);
+    }
     list.push_back(
         Json{{"index", static_cast<int64_t>(i)},
              {"message", std::move(message)},

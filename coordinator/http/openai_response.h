@@ -75,7 +75,7 @@ Json CompletionBody(const ResponseMeta& meta, const std::vector<Choice>& choices
 // `token_ids`: a top-level "prompt_token_ids" (the first choice's) and choices[].token_ids.
 Json ChatCompletionBody(const ResponseMeta& meta, const std::vector<Choice>& choices, bool logprobs,
                         int top_logprobs, const Tokenizer* tokenizer, const UsageTotals& usage,
-                        bool token_ids = false);
+                        bool token_ids = false, bool split_reasoning = false);
 
 // Streaming: one choice's chunk. `logprobs` is null or the JSON of the functions above.
 Json CompletionChunk(const ResponseMeta& meta, int index, const std::string& text, Json logprobs,

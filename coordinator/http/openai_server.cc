@@ -169,6 +169,7 @@ void HttpServer::State::ChatCompletions(const httplib::Request& req, httplib::Re
   options.include_usage = request->stream.include_usage;
   options.return_token_ids = request->return_token_ids;
   options.tokenizer = model.tokenizer.get();
+  options.split_reasoning = this->options.split_reasoning;
   std::vector<RequestParams> choices;
   for (int i = 0; i < request->n; ++i) {
     v1::ChatRequest one = request->chat;

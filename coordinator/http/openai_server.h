@@ -33,6 +33,9 @@ struct HttpServerOptions {
   std::string tls_key_file;
   const ApiKeys* api_keys = nullptr;  // null or !enabled(): open
   int num_threads = 64;               // connections served at once
+  // Chat responses split "<think>...</think>" into reasoning_content (vLLM's
+  // --reasoning-parser qwen3; see reasoning.h).
+  bool split_reasoning = false;
 };
 
 class HttpServer {

@@ -295,4 +295,15 @@ TEST(ApiKeyServerTest, V1NeedsABearerKey) {
 }
 
 }  // namespace
+// --reasoning-parser takes qwen3 only: anything else stops moe-serve at start with a message
+// naming the flag.
+TEST(OpenAiHttpProcessTest, UnknownReasoningParserIsRefused) {
+  auto server =
+      ServerProcess::Start({"--model", kTinyModel, "--reasoning-parser", "deepseek_r1"}, 30, false);
+  ASSERT_FALSE(server.ok());
+  EXPECT_TRUE(absl::StrContains(server.status().message(),
+                                "--reasoning-parser: expected qwen3, got 'deepseek_r1'"))
+      << server.status();
+}
+
 }  // namespace moe

@@ -85,7 +85,7 @@ class OpenAiServerTest : public ::testing::Test {
   void TearDown() override { StopServer(); }
 
   void StartServer(const ApiKeys* keys, bool tls = false) {
-    auto words = model_->tokenizer->Encode(" one two three four five six seven");
+    auto words = model_->tokenizer->Encode(words_text_);
     ASSERT_TRUE(words.ok());
     executor_ = std::make_unique<FakeExecutor>(*words);
     metrics_ = std::make_unique<Metrics>();
@@ -99,6 +99,7 @@ class OpenAiServerTest : public ::testing::Test {
     http.port = 0;
     http.api_keys = keys;
     http.num_threads = 8;
+    http.split_reasoning = split_reasoning_;
     if (tls) {
       http.tls_cert_file = kTlsDir + "/server.pem";
       http.tls_key_file = kTlsDir + "/server.key";
@@ -136,6 +137,8 @@ class OpenAiServerTest : public ::testing::Test {
 
   static ServedModel* model_;
   static const std::string kTlsDir;
+  std::string words_text_ = " one two three four five six seven";  // the fake model's cycle
+  bool split_reasoning_ = false;
   std::unique_ptr<FakeExecutor> executor_;
   std::unique_ptr<Metrics> metrics_;
   std::unique_ptr<Coordinator> coordinator_;
@@ -313,6 +316,52 @@ TEST_F(OpenAiServerTest, ChatStreamingEqualsNonStreaming) {
   EXPECT_EQ(stream.events.back(), "[DONE]");
   EXPECT_EQ(testing::StreamedText(stream.events), content);
   EXPECT_EQ(testing::StreamedFinishReason(stream.events), "length");
+}
+
+// --reasoning-parser qwen3: "<think>...</think>" goes to reasoning_content, whole and streamed
+// alike. The fake model cycles through 6 tokens from a place set by the prompt's length, so 12
+// tokens hold a whole think block after the first "<think>".
+TEST_F(OpenAiServerTest, ReasoningParserSplitsThinkBlocks) {
+  StopServer();
+  words_text_ = "<think> one two</think> three four";
+  split_reasoning_ = true;
+  StartServer(nullptr);
+  const Json request = {{"model", "demo"},
+                        {"messages", {{{"role", "user"}, {"content", "Think first"}}}},
+                        {"max_completion_tokens", 12},
+                        {"temperature", 0}};
+  HttpReply whole = HttpPostJson(*client_, "/v1/chat/completions", request);
+  ASSERT_EQ(whole.status, 200) << whole.body;
+  const Json& message = whole.json["choices"][0]["message"];
+  ASSERT_TRUE(message["reasoning_content"].is_string()) << whole.body;
+  EXPECT_EQ(message["reasoning_content"], " one two");
+  const std::string content = message["content"];
+  EXPECT_TRUE(absl::StrContains(content, " three four")) << content;
+
+  Json stream_request = request;
+  stream_request["stream"] = true;
+  HttpReply stream = HttpPostStream(*client_, "/v1/chat/completions", stream_request);
+  ASSERT_EQ(stream.status, 200) << stream.body;
+  std::string reasoning, streamed;
+  for (const std::string& event : stream.events) {
+    if (event == "[DONE]") continue;
+    const Json delta = Json::parse(event)["choices"][0]["delta"];
+    if (delta.contains("reasoning_content"))
+      reasoning += delta["reasoning_content"].get<std::string>();
+    if (delta.contains("content")) streamed += delta["content"].get<std::string>();
+  }
+  EXPECT_EQ(reasoning, " one two");
+  EXPECT_EQ(streamed, content);
+
+  // Without the parser the tags stay in the content.
+  StopServer();
+  split_reasoning_ = false;
+  StartServer(nullptr);
+  HttpReply plain = HttpPostJson(*client_, "/v1/chat/completions", request);
+  ASSERT_EQ(plain.status, 200) << plain.body;
+  EXPECT_FALSE(plain.json["choices"][0]["message"].contains("reasoning_content"));
+  const std::string raw = plain.json["choices"][0]["message"]["content"];
+  EXPECT_TRUE(absl::StrContains(raw, "<think> one two</think>")) << raw;
 }
 
 TEST_F(OpenAiServerTest, BadRequestsNameTheField) {
