@@ -153,7 +153,7 @@ void ThreadPool::ParallelFor(int64_t n, int64_t grain,
   {
     std::lock_guard<std::mutex> lock(mu_);
     ++generation_;
-    job = {&fn, n, std::min(grain, n), generation_};
+    job = {&fn, n, grain, generation_};
     range_ = job;
     done_.store(0, std::memory_order_relaxed);
     next_.store((generation_ & kTagMask) << kIndexBits, std::memory_order_release);

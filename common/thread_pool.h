@@ -58,7 +58,7 @@ class ThreadPool {
   bool stop_ = false;        // guarded by mu_
   std::atomic<uint64_t> generation_seen_{0};
 
-  // The current job (written under mu_ before generation_ is bumped).
+  // The current job (written under mu_ with the generation_ it is published as).
   RangeJob range_{};  // when all_fn_ is null
   const std::function<void(int)>* all_fn_ = nullptr;
   // The next chunk's first index, tagged in the top kTagBits bits with the low bits of the job's

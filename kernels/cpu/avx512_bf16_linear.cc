@@ -165,23 +165,16 @@ void GemvKernel(const uint8_t* w0, int64_t row_bytes, int64_t K, const uint32_t*
 }
 
 // K-blocked GEMV for 5 or more tokens whose packed x (of a group of up to 8) exceeds kSegXBytes
-// (qwen3's down projection: 8 tokens x K = 3072 = 48 KB, all of L1). The row-pair kernel re-read x
-// from L2 for every pair of rows and ran the down projection at ~15 GB/s against ~29 for K = 1024.
-// Here each block of kSegRows rows is processed kSegCols columns at a time, so x's segment stays in
-// L1, and each (row, token) keeps its accumulator vector between segments: the same sums in the
-// same k order, so the results are bit-identical to GemvKernel's. While a block is processed,
-// the next block is prefetched front to back, as many lines per step as the step reads.
-// Measured on 28 down projections of qwen3-0.6b from memory at T = 8: 10.8 -> 7.4 ms. Segments
-// of 512 columns (x: 8 KB, a block's segment: 16 KB) against 1024: one down projection at
-// T = 7 / 8 / 12 / 16 in 230 / 240 / 344 / 396 us against 241 / 263 / 365 / 428 (256 and 1536
-// columns, 8 and 32 rows were slower; moe-bench-kernels --only fast, bench/results/cpu-2026-11.md).
-// From K = 2048 (x of 8 tokens: 32 KB; qwen3-0.6b's o projection, 30b-a3b's q/k/v): equal at
-// T = 7-8, and at T = 12 / 16 1024 x 2048 in 228 / 266 us against 306 / 527, 4096 x 2048 in
-// 953 / 1110 against 1251 / 2184 (the row blocks' later token groups read them from L2).
-// Above 24 KB of x rather than from 32 KB, and from 5 tokens rather than 7: the down projection
-// at T = 5 / 6 in 224 / 212 us against 310-346 / 339-347 with the 3-row kernel, and K = 2048 at
-// T = 7 (28 KB) in 152 / 678 us (1024 / 4096 rows) against 179-186 / 735-747; K = 2048 at
-// T = 5-6 (20-24 KB) was as fast or faster with the 3-row kernel.
+// (qwen3's down projection: 8 tokens x K = 3072 = 48 KB, all of L1). The plain kernel re-reads x
+// from L2 for every group of rows; here each block of kSegRows rows is processed kSegCols
+// columns at a time, so x's segment (8 KB) stays in L1, and each (row, token) keeps its
+// accumulator vector between segments: the same sums in the same k order, so the results are
+// bit-identical to GemvKernel's. While a block is processed, the next block is prefetched front
+// to back, as many lines per step as the step reads. One down projection from memory at
+// T = 5 / 6 / 8 / 16: 224 / 212 / 240 / 396 us against 310-346 / 339-347 / 263 / 428 without it;
+// K = 2048 at T = 7 / 12 / 16 (1024 rows): 152 / 228 / 266 us against 179-186 / 306 / 527. The
+// segment and block sizes, the thresholds and the prefetch variants tried are in
+// bench/results/cpu-2026-11.md (moe-bench-kernels --only fast --tokens ...).
 constexpr int64_t kSegXBytes = 24 << 10;
 constexpr int64_t kSegCols = 512;
 constexpr int64_t kSegRows = 16;
