@@ -3,6 +3,7 @@
 #include <sched.h>
 
 #include <algorithm>
+#include <chrono>
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -25,6 +26,16 @@ constexpr uint64_t kTagMask = (uint64_t{1} << kTagBits) - 1;
 constexpr uint64_t kIndexMask = (uint64_t{1} << kIndexBits) - 1;
 // Above this many items the index could reach the tag bits: such a job runs inline.
 constexpr int64_t kMaxItems = int64_t{1} << (kIndexBits - 2);
+// Running alone: jobs per accounting window, and the bounds of a period alone.
+constexpr int kWindowJobs = 32;
+constexpr int64_t kAloneMinNs = 50'000'000;
+constexpr int64_t kAloneMaxNs = 1'600'000'000;
+
+int64_t NowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
 }  // namespace
 
 int HardwareThreads() {
@@ -38,7 +49,7 @@ int HardwareThreads() {
 }
 
 ThreadPool::ThreadPool(int num_threads)
-    : num_threads_(num_threads > 0 ? num_threads : HardwareThreads()) {
+    : num_threads_(num_threads > 0 ? num_threads : HardwareThreads()), alone_for_ns_(kAloneMinNs) {
   for (int i = 1; i < num_threads_; ++i) workers_.emplace_back([this, i] { WorkerLoop(i); });
 }
 
@@ -53,15 +64,16 @@ ThreadPool::~ThreadPool() {
   for (auto& t : workers_) t.join();
 }
 
-void ThreadPool::RunChunks(RangeJob job) {
+int64_t ThreadPool::RunChunks(RangeJob job) {
   const uint64_t tag = job.generation & kTagMask;
   const int64_t grain = job.grain;
+  int64_t ran = 0;
   for (;;) {
     uint64_t cur = next_.load(std::memory_order_relaxed);
     int64_t begin;
     do {
       begin = static_cast<int64_t>(cur & kIndexMask);
-      if ((cur >> kIndexBits) != tag || begin >= job.n) return;  // over, or another job
+      if ((cur >> kIndexBits) != tag || begin >= job.n) return ran;  // over, or another job
     } while (!next_.compare_exchange_weak(cur, cur + static_cast<uint64_t>(grain),
                                           std::memory_order_acquire, std::memory_order_relaxed));
     // Claims tile the counter's indices whatever their sizes, so each item is claimed once.
@@ -75,6 +87,7 @@ void ThreadPool::RunChunks(RangeJob job) {
     const int64_t end = std::min(job.n, begin + grain);
     if (begin >= end) continue;
     (*job.fn)(begin, end);
+    ran += end - begin;
     if (done_.fetch_add(end - begin, std::memory_order_acq_rel) + (end - begin) == job.n) {
       std::lock_guard<std::mutex> lock(mu_);  // the caller may be blocked on done_cv_
       done_cv_.notify_all();
@@ -149,6 +162,13 @@ void ThreadPool::ParallelFor(int64_t n, int64_t grain,
     fn(0, n);
     return;
   }
+  if (RunAlone()) {
+    ++stats_.alone_jobs;
+    fn(0, n);
+    return;
+  }
+  ++stats_.shared_jobs;
+  const int64_t t0 = NowNs();
   RangeJob job;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -160,9 +180,32 @@ void ThreadPool::ParallelFor(int64_t n, int64_t grain,
     generation_seen_.store(generation_, std::memory_order_release);
   }
   start_cv_.notify_all();
-  RunChunks(job);
+  const int64_t mine = RunChunks(job);
+  const int64_t t1 = NowNs();
   // Every chunk claimed has been or is being run; wait for the ones other threads hold.
   WaitDone(mu_, done_cv_, [&] { return done_.load(std::memory_order_acquire) == n; });
+  Account(n, mine, t1 - t0, NowNs() - t1);
+}
+
+bool ThreadPool::RunAlone() { return alone_until_ns_ != 0 && NowNs() < alone_until_ns_; }
+
+void ThreadPool::Account(int64_t n, int64_t mine, int64_t work_ns, int64_t wait_ns) {
+  // What the other threads' items would have cost the caller, at the rate it ran its own. If
+  // it ran none, they did the whole job while it was getting there.
+  window_saved_ns_ += mine > 0 ? static_cast<int64_t>(static_cast<double>(work_ns) *
+                                                      static_cast<double>(n - mine) / mine)
+                               : work_ns + wait_ns;
+  window_waited_ns_ += wait_ns;
+  if (++window_jobs_ < kWindowJobs) return;
+  if (window_waited_ns_ > window_saved_ns_) {
+    alone_until_ns_ = NowNs() + alone_for_ns_;
+    alone_for_ns_ = std::min(2 * alone_for_ns_, kAloneMaxNs);
+  } else {
+    alone_until_ns_ = 0;
+    alone_for_ns_ = kAloneMinNs;
+  }
+  window_jobs_ = 0;
+  window_saved_ns_ = window_waited_ns_ = 0;
 }
 
 }  // namespace moe

@@ -7,6 +7,14 @@
 // waited for (it finds the job gone when it wakes). Threads wait by spinning briefly and then
 // blocking on a condition variable, so two threads on one physical core do not burn each
 // other's time.
+//
+// A worker can still be descheduled while it holds a chunk (another process takes its core),
+// and then the caller waits for it for a scheduler time slice. The caller therefore keeps
+// account, over windows of jobs, of the time it spent waiting for other threads' chunks against
+// the time those chunks saved it (their items at its own rate). When the waiting costs more
+// than the help is worth, it runs jobs alone for a while (50 ms, doubling while the contention
+// lasts, up to 1.6 s), then tries the workers again. Results do not depend on it: a job run
+// alone is one call fn(0, n), as with one thread.
 #pragma once
 
 #include <atomic>
@@ -37,6 +45,15 @@ class ThreadPool {
   // Calls fn(thread_index) once on each of the num_threads() threads.
   void RunOnAll(const std::function<void(int)>& fn);
 
+  // ParallelFor calls that were shared with the workers, and those the caller ran alone
+  // because waiting for the workers cost more than they helped (see above). Read by the
+  // thread that calls ParallelFor.
+  struct Stats {
+    int64_t shared_jobs = 0;
+    int64_t alone_jobs = 0;
+  };
+  Stats stats() const { return stats_; }
+
  private:
   // A ParallelFor as one thread sees it (copied under mu_ when it joins).
   struct RangeJob {
@@ -45,8 +62,12 @@ class ThreadPool {
     uint64_t generation;  // its low bits tag the chunk counter (see next_)
   };
   void WorkerLoop(int index);
-  // Claims and runs chunks of `job` while it is the current job and chunks are left.
-  void RunChunks(RangeJob job);
+  // Claims and runs chunks of `job` while it is the current job and chunks are left; returns
+  // the number of items it ran.
+  int64_t RunChunks(RangeJob job);
+  // The caller's bookkeeping for running alone (only the calling thread touches it).
+  bool RunAlone();
+  void Account(int64_t n, int64_t mine, int64_t work_ns, int64_t wait_ns);
 
   const int num_threads_;
   std::vector<std::thread> workers_;
@@ -66,6 +87,14 @@ class ThreadPool {
   std::atomic<uint64_t> next_{0};
   std::atomic<int64_t> done_{0};  // items of the current ParallelFor finished
   std::atomic<int> pending_{0};   // RunOnAll: workers that have not finished
+
+  // Caller-side accounting (see the header comment); times in steady-clock nanoseconds.
+  int window_jobs_ = 0;
+  int64_t window_saved_ns_ = 0;   // other threads' items, at the caller's rate
+  int64_t window_waited_ns_ = 0;  // caller idle, waiting for other threads' chunks
+  int64_t alone_until_ns_ = 0;
+  int64_t alone_for_ns_;  // the next period alone
+  Stats stats_;
 };
 
 // Number of hardware threads available to this process.

@@ -97,6 +97,7 @@ absl::Status Offline(int argc, char** argv) {
   BandwidthProbe probe(&pool, probe_mib << 20);
   probe.Probe();
   const CpuTimes cpu0 = CpuTimes::Now();
+  const ThreadPool::Stats pool0 = pool.stats();
 
   std::vector<BatchRuns> results;
   for (int64_t batch : batches) {
@@ -146,6 +147,8 @@ absl::Status Offline(int argc, char** argv) {
 
   const double bw = probe.limit();  // known only now: fractions are computed at the end
   const CpuTimes cpu1 = CpuTimes::Now();
+  const int64_t shared_jobs = pool.stats().shared_jobs - pool0.shared_jobs;
+  const int64_t alone_jobs = pool.stats().alone_jobs - pool0.alone_jobs;
   if (json) {
     for (const BatchRuns& br : results) {
       std::vector<double> frac;
@@ -174,6 +177,7 @@ absl::Status Offline(int argc, char** argv) {
                     {"others", std::max(0.0, cpu1.busy - cpu0.busy - (cpu1.self - cpu0.self))},
                     {"stolen", cpu1.stolen - cpu0.stolen}};
       j["bandwidth_fraction"] = {{"median", f.median}, {"min", f.min}, {"max", f.max}};
+      j["pool_jobs"] = {{"shared", shared_jobs}, {"alone", alone_jobs}};
       std::printf("%s\n", j.dump().c_str());
     }
     return absl::OkStatus();
@@ -185,6 +189,10 @@ absl::Status Offline(int argc, char** argv) {
   std::printf("memory read bandwidth (measured now): %.1f GB/s\n", bw);
   std::printf("bandwidth probes: %s (the limit is the max)\n", probe.Describe().c_str());
   std::printf("CPU time during the runs: %s\n", cpu1.DescribeSince(cpu0).c_str());
+  if (pool.num_threads() > 1) {
+    std::printf("thread pool: %lld jobs shared, %lld run alone by the caller (workers stalled)\n",
+                static_cast<long long>(shared_jobs), static_cast<long long>(alone_jobs));
+  }
   if (results.size() == 1) {
     const BatchRuns& br = results[0];
     const int64_t batch = br.batch;

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
 #include <thread>
 #include <vector>
 
@@ -87,6 +88,54 @@ TEST(ThreadPool, OtherThreadsFinishWhileOneChunkWaits) {
     done += e - b;
   });
   EXPECT_EQ(done.load(), kN);
+}
+
+// Spins for about `us` microseconds (a chunk's worth of work).
+void Work(int64_t us) {
+  const auto end = std::chrono::steady_clock::now() + std::chrono::microseconds(us);
+  while (std::chrono::steady_clock::now() < end) {
+  }
+}
+
+// A worker that holds its chunk far longer than the chunk's work (as one descheduled by another
+// process would) costs the caller more than it helps: the pool then runs jobs alone, as one
+// call fn(0, n) on the caller, and once workers are prompt again it shares jobs again.
+TEST(ThreadPool, RunsAloneWhileWorkersStallAndSharesAgainAfter) {
+  ThreadPool pool(2);
+  const std::thread::id caller = std::this_thread::get_id();
+  std::atomic<bool> stall{true};
+  std::atomic<int64_t> calls{0}, worker_chunks{0};
+  auto job = [&](int64_t b, int64_t e) {
+    ++calls;
+    if (std::this_thread::get_id() != caller) {
+      ++worker_chunks;
+      if (stall.load()) std::this_thread::sleep_for(std::chrono::milliseconds(3));
+    }
+    Work(5 * (e - b));
+  };
+  constexpr int64_t kN = 16;
+  int jobs = 0;
+  while (pool.stats().alone_jobs == 0) {
+    ASSERT_LT(jobs++, 5000) << "the pool never ran a job alone";
+    pool.ParallelFor(kN, 1, job);
+  }
+  EXPECT_GT(pool.stats().shared_jobs, 0);
+  // The job that went alone was one call on the caller.
+  calls = 0;
+  worker_chunks = 0;
+  pool.ParallelFor(kN, 1, job);
+  EXPECT_EQ(calls.load(), 1);
+  EXPECT_EQ(worker_chunks.load(), 0);
+
+  // Prompt workers again: after the period alone (50 ms at first) the pool shares jobs with
+  // them again. Poll for up to 20 s (a loaded machine may run the worker rarely).
+  stall = false;
+  worker_chunks = 0;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (worker_chunks.load() == 0) {
+    ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "the workers were never used again";
+    pool.ParallelFor(kN, 1, job);
+  }
 }
 
 TEST(ThreadPool, DefaultUsesHardwareThreads) {
