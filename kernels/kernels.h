@@ -74,6 +74,11 @@ DType KvDTypeFor(MathMode mode);
 // Splits the rows of w over the pool; reads each weight once for all T rows of x. The
 // arithmetic follows GetMathMode() (see MathMode).
 void Linear(const float* x, int64_t T, const Matrix& w, float* y, ThreadPool* pool);
+// ys[i] = x ws[i]^T for n matrices that share x (decode's q/k/v, gate/up): the same bits as n
+// Linear calls. Where the matrices have one dtype and cols and a fast or int8 kernel runs
+// them, x is converted once and a decode GEMV streams all their rows in one fork-join.
+void LinearMany(const float* x, int64_t T, const Matrix* ws, float* const* ys, int n,
+                ThreadPool* pool);
 
 // y[t] = x[t] * rsqrt(mean(x[t]^2) + eps) * weight, rows of width n. y may alias x.
 void RmsNorm(const float* x, const float* weight, int64_t rows, int64_t n, float eps, float* y);

@@ -80,6 +80,12 @@ void Qwen3Model::Linear(const float* x, int64_t T, const kernels::Matrix& w, flo
   kernels::Linear(x, T, w, y, pool_);
 }
 
+void Qwen3Model::LinearMany(const float* x, int64_t T, const kernels::Matrix* ws, float* const* ys,
+                            int n) {
+  for (int i = 0; i < n; ++i) weight_bytes_read_ += kernels::MatrixBytes(ws[i]);
+  kernels::LinearMany(x, T, ws, ys, n, pool_);
+}
+
 void Qwen3Model::SetPositions(const StepBatch& batch) {
   positions_.resize(static_cast<size_t>(batch.num_tokens()));
   int64_t t = 0;
@@ -135,9 +141,11 @@ void Qwen3Model::Attention(int64_t layer, const StepBatch& batch, KvCache* cache
   Grow(&k_, T * Hkv * D);
   Grow(&v_, T * Hkv * D);
   Grow(&attn_, T * Hq * D);
-  Linear(h, T, lw.q, q_.data());  // [T, Hq*D]
-  Linear(h, T, lw.k, k_.data());  // [T, Hkv*D]
-  Linear(h, T, lw.v, v_.data());  // [T, Hkv*D]
+  {  // q: [T, Hq*D], k and v: [T, Hkv*D]
+    const kernels::Matrix ws[] = {lw.q, lw.k, lw.v};
+    float* const ys[] = {q_.data(), k_.data(), v_.data()};
+    LinearMany(h, T, ws, ys, 3);
+  }
   kernels::RmsNorm(q_.data(), lw.q_norm.data(), T * Hq, D, eps, q_.data());
   kernels::RmsNorm(k_.data(), lw.k_norm.data(), T * Hkv, D, eps, k_.data());
   kernels::Rope(q_.data(), T, Hq, D, positions_.data(), inv_freq_.data());
@@ -183,8 +191,9 @@ void Qwen3Model::Mlp(int64_t layer, const float* h, int64_t T, float* out) {
     const int64_t I = c.intermediate_size;
     Grow(&gate_, T * I);
     Grow(&up_, T * I);
-    Linear(h, T, lw.gate, gate_.data());
-    Linear(h, T, lw.up, up_.data());
+    const kernels::Matrix ws[] = {lw.gate, lw.up};
+    float* const ys[] = {gate_.data(), up_.data()};
+    LinearMany(h, T, ws, ys, 2);
     kernels::SiluMul(gate_.data(), up_.data(), gate_.data(), T * I);
     Linear(gate_.data(), T, lw.down, out);
     return;
@@ -242,8 +251,9 @@ void ExpertMlp(const ExpertWeights& ew, const std::vector<ExpertAssignment>& lis
   }
   Grow(gate, n * MI);
   Grow(up, n * MI);
-  kernels::Linear(x->data(), n, ew.gate, gate->data(), pool);
-  kernels::Linear(x->data(), n, ew.up, up->data(), pool);
+  const kernels::Matrix ws[] = {ew.gate, ew.up};
+  float* const ys[] = {gate->data(), up->data()};
+  kernels::LinearMany(x->data(), n, ws, ys, 2, pool);
   kernels::SiluMul(gate->data(), up->data(), gate->data(), n * MI);
   kernels::Linear(gate->data(), n, ew.down, y, pool);
 }

@@ -88,6 +88,8 @@ class Qwen3Model {
   void SetPositions(const StepBatch& batch);
   // kernels::Linear, counting the weight bytes it streams.
   void Linear(const float* x, int64_t T, const kernels::Matrix& w, float* y);
+  // kernels::LinearMany, counting the bytes as Linear does.
+  void LinearMany(const float* x, int64_t T, const kernels::Matrix* ws, float* const* ys, int n);
 
   const ModelWeights* weights_;
   ThreadPool* pool_;

@@ -18,6 +18,7 @@
 #include <cstring>
 
 #include "kernels/cpu/avx512_int8_util.h"
+#include "kernels/cpu/kernel_table.h"
 #include "kernels/cpu/simd_scratch.h"
 
 namespace moe::kernels {
@@ -166,18 +167,31 @@ void GemvRange(const Matrix& w, int64_t r0, int64_t r1, const __m512i* xp, int64
   }
 }
 
-void Gemv(const int8_t* qx, const float* dx, const int32_t* qsum, int64_t T, const Matrix& w,
-          float* y, ThreadPool* pool) {
-  const int64_t nsb = (Q8Blocks(w.cols) + 15) / 16;
+// y_i = x W_i^T for n matrices of the same cols, x packed once, the rows of all n in one
+// fork-join (groups of kGemvGroupRows rows never span two matrices).
+void GemvMany(const int8_t* qx, const float* dx, const int32_t* qsum, int64_t T, const Matrix* ws,
+              float* const* ys, int n, ThreadPool* pool) {
+  const int64_t K = ws[0].cols, nsb = (Q8Blocks(K) + 15) / 16;
   static thread_local Scratch x_scratch;
   auto* xp = reinterpret_cast<__m512i*>(x_scratch.Get(nsb * T * kXRecords * 16));
-  PackXGemv(qx, dx, qsum, T, w.cols, xp);
-  const int64_t groups = (w.rows + kGemvGroupRows - 1) / kGemvGroupRows;
+  PackXGemv(qx, dx, qsum, T, K, xp);
+  int64_t first_group[kMaxLinearMany + 1] = {0};  // matrix i: groups [first_group[i], [i + 1])
+  int64_t elements = 0;
+  for (int i = 0; i < n; ++i) {
+    first_group[i + 1] = first_group[i] + (ws[i].rows + kGemvGroupRows - 1) / kGemvGroupRows;
+    elements += ws[i].rows * K;
+  }
+  const int64_t groups = first_group[n];
   const int threads = pool == nullptr ? 1 : pool->num_threads();
   auto body = [&](int64_t g0, int64_t g1) {
-    GemvRange(w, g0 * kGemvGroupRows, Min(w.rows, g1 * kGemvGroupRows), xp, T, y);
+    for (int i = 0; i < n; ++i) {
+      const int64_t a = Max(g0, first_group[i]) - first_group[i];
+      const int64_t b = Min(g1, first_group[i + 1]) - first_group[i];
+      if (a >= b) continue;
+      GemvRange(ws[i], a * kGemvGroupRows, Min(ws[i].rows, b * kGemvGroupRows), xp, T, ys[i]);
+    }
   };
-  if (threads == 1 || w.rows * w.cols < (1 << 18)) {  // not worth a fork-join
+  if (threads == 1 || elements < (1 << 18)) {  // not worth a fork-join
     body(0, groups);
     return;
   }
@@ -211,21 +225,36 @@ int64_t Avx512Int8DotBurn(int64_t iters, float* sink) {
 }
 
 void Avx512Int8Linear(const float* x, int64_t T, const Matrix& w, float* y, ThreadPool* pool) {
-  if (T <= 0 || w.rows <= 0) return;
-  if (w.cols <= 0) {
-    std::memset(y, 0, sizeof(float) * T * w.rows);
+  Avx512Int8LinearMany(x, T, &w, &y, 1, pool);
+}
+
+void Avx512Int8LinearMany(const float* x, int64_t T, const Matrix* ws, float* const* ys, int n,
+                          ThreadPool* pool) {
+  if (T <= 0 || n <= 0) return;
+  const int64_t K = ws[0].cols;
+  bool same = n <= kMaxLinearMany && K > 0;
+  for (int i = 0; i < n; ++i) same = same && ws[i].cols == K && ws[i].rows > 0;
+  if (!same) {
+    for (int i = 0; i < n; ++i) {
+      if (ws[i].rows <= 0) continue;
+      if (ws[i].cols <= 0) {
+        std::memset(ys[i], 0, sizeof(float) * T * ws[i].rows);
+      } else {
+        Avx512Int8LinearMany(x, T, &ws[i], &ys[i], 1, pool);
+      }
+    }
     return;
   }
-  const int64_t kp = Q8RowBytes(w.cols), nb = Q8Blocks(w.cols);
+  const int64_t kp = Q8RowBytes(K), nb = Q8Blocks(K);
   static thread_local Scratch q_scratch, d_scratch, s_scratch;
   auto* qx = reinterpret_cast<int8_t*>(q_scratch.Get(T * kp / 4));  // [T, kp]
   float* dx = d_scratch.Get(T * nb);                                // [T, nb]
   auto* qsum = reinterpret_cast<int32_t*>(s_scratch.Get(T * nb));   // [T, nb]
-  QuantizeTokens(x, T, w.cols, qx, dx, qsum);
+  QuantizeTokens(x, T, K, qx, dx, qsum);
   if (T >= kInt8GemmMinT) {
-    avx512int8::Gemm(qx, dx, qsum, T, w, y, pool);
+    for (int i = 0; i < n; ++i) avx512int8::Gemm(qx, dx, qsum, T, ws[i], ys[i], pool);
   } else {
-    Gemv(qx, dx, qsum, T, w, y, pool);
+    GemvMany(qx, dx, qsum, T, ws, ys, n, pool);
   }
 }
 

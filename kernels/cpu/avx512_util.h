@@ -28,6 +28,7 @@ void PagedAttentionPart(const PagedKv& kv, const int32_t* block_table, int64_t s
 namespace {
 
 inline int64_t Min(int64_t a, int64_t b) { return a < b ? a : b; }
+inline int64_t Max(int64_t a, int64_t b) { return a > b ? a : b; }
 inline int64_t RoundUp(int64_t a, int64_t b) { return (a + b - 1) / b * b; }
 
 template <class F>

@@ -125,6 +125,16 @@ LinearFn UsableInt8Linear() {
   return fn;
 }
 
+// Their LinearMany forms, non-null exactly when those are.
+LinearManyFn UsableFastLinearMany() {
+  static const LinearManyFn fn = UsableFastLinear() != nullptr ? FastLinearManyKernel() : nullptr;
+  return fn;
+}
+LinearManyFn UsableInt8LinearMany() {
+  static const LinearManyFn fn = UsableInt8Linear() != nullptr ? Int8LinearManyKernel() : nullptr;
+  return fn;
+}
+
 const KernelTable* Best() {
   if (auto* t = GetKernelTable("avx512")) return t;
   if (auto* t = GetKernelTable("avx2")) return t;
@@ -172,6 +182,20 @@ std::string_view ActiveIsa() { return ActiveKernelTable().isa; }
 LinearFn FastLinearKernel() {
 #if defined(MOE_KERNELS_HAVE_AVX512BF16)
   if (CpuHasAvx512Bf16()) return Avx512Bf16Linear;
+#endif
+  return nullptr;
+}
+
+LinearManyFn FastLinearManyKernel() {
+#if defined(MOE_KERNELS_HAVE_AVX512BF16)
+  if (CpuHasAvx512Bf16()) return Avx512Bf16LinearMany;
+#endif
+  return nullptr;
+}
+
+LinearManyFn Int8LinearManyKernel() {
+#if defined(MOE_KERNELS_HAVE_AVX512VNNI)
+  if (CpuHasAvx512Vnni()) return Avx512Int8LinearMany;
 #endif
   return nullptr;
 }
@@ -227,6 +251,27 @@ void Linear(const float* x, int64_t T, const Matrix& w, float* y, ThreadPool* po
     }
   }
   ActiveKernelTable().linear(x, T, w, y, pool);
+}
+
+void LinearMany(const float* x, int64_t T, const Matrix* ws, float* const* ys, int n,
+                ThreadPool* pool) {
+  bool same = n > 1;
+  for (int i = 1; i < n; ++i) {
+    same = same && ws[i].dtype == ws[0].dtype && ws[i].cols == ws[0].cols;
+  }
+  if (same && ws[0].dtype == DType::kQ8) {
+    if (const LinearManyFn int8 = UsableInt8LinearMany()) {
+      int8(x, T, ws, ys, n, pool);
+      return;
+    }
+  }
+  if (same && ws[0].dtype == DType::kBF16 && GetMathMode() == MathMode::kFast) {
+    if (const LinearManyFn fast = UsableFastLinearMany()) {
+      fast(x, T, ws, ys, n, pool);
+      return;
+    }
+  }
+  for (int i = 0; i < n; ++i) Linear(x, T, ws[i], ys[i], pool);
 }
 
 void ParallelRanges(ThreadPool* pool, int64_t n, int64_t grain,

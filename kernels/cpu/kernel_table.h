@@ -61,13 +61,23 @@ const KernelTable& Avx2KernelTable();
 // the exact avx512 Linear. Contract as
 // KernelTable::linear (bit-exact threading; an output depends only on its row and its token).
 using LinearFn = void (*)(const float* x, int64_t T, const Matrix& w, float* y, ThreadPool* pool);
+// kernels::LinearMany's kernels (same results as a Linear per matrix): x converted once, and
+// in the GEMV (decode) the rows of all the matrices in one fork-join. At most kMaxLinearMany
+// matrices go to the GEMV together (more: one call each).
+using LinearManyFn = void (*)(const float* x, int64_t T, const Matrix* ws, float* const* ys, int n,
+                              ThreadPool* pool);
+inline constexpr int kMaxLinearMany = 8;
+
 // Null when this CPU (or build) lacks AVX-512 with avx512_bf16. Tests and benchmarks fetch it
 // here; kernels::Linear uses it in fast mode when the active table is avx512.
 LinearFn FastLinearKernel();
+LinearManyFn FastLinearManyKernel();  // its LinearMany form
 
 // Defined in avx512_bf16_*.cc (compiled with the AVX-512 + BF16 flags); call only when
 // FastLinearKernel() is not null.
 void Avx512Bf16Linear(const float* x, int64_t T, const Matrix& w, float* y, ThreadPool* pool);
+void Avx512Bf16LinearMany(const float* x, int64_t T, const Matrix* ws, float* const* ys, int n,
+                          ThreadPool* pool);
 // Runs `iters` rounds of 12 independent vdpbf16ps (64 flops each); returns the flops done.
 int64_t Avx512Bf16DotBurn(int64_t iters, float* sink);
 
@@ -76,10 +86,13 @@ int64_t Avx512Bf16DotBurn(int64_t iters, float* sink);
 // avx512_vnni. kernels::Linear uses it for kQ8 weights when the active table is avx512 (else
 // the scalar reference).
 LinearFn Int8LinearKernel();
+LinearManyFn Int8LinearManyKernel();  // its LinearMany form
 
 // Defined in avx512_int8_*.cc (compiled with the AVX-512 + VNNI flags); call only when
 // Int8LinearKernel() is not null. Takes kQ8 weights only.
 void Avx512Int8Linear(const float* x, int64_t T, const Matrix& w, float* y, ThreadPool* pool);
+void Avx512Int8LinearMany(const float* x, int64_t T, const Matrix* ws, float* const* ys, int n,
+                          ThreadPool* pool);
 // Runs `iters` rounds of 12 independent vpdpbusd (128 ops each); returns the ops done.
 int64_t Avx512Int8DotBurn(int64_t iters, float* sink);
 
