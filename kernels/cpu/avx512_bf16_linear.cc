@@ -322,36 +322,26 @@ void GemvMany(const float* x, int64_t T, const Matrix* ws, float* const* ys, int
   static thread_local Scratch x_scratch;
   auto* xp = reinterpret_cast<uint32_t*>(x_scratch.Get(T * kp / 2));  // [kp / 32, T, 16]
   PackXGemv(x, T, K, kp, xp);
-  int64_t first_group[kMaxLinearMany + 1] = {0};  // matrix i: groups [first_group[i], [i + 1])
-  int64_t elements = 0;
-  for (int i = 0; i < n; ++i) {
-    first_group[i + 1] = first_group[i] + (ws[i].rows + kGemvGroupRows - 1) / kGemvGroupRows;
-    elements += ws[i].rows * K;
-  }
-  const int64_t groups = first_group[n];
+  const RowGroups groups(ws, n, kGemvGroupRows);
   const int threads = pool == nullptr ? 1 : pool->num_threads();
   // From 5 tokens while x of one group of up to 8 exceeds kSegXBytes.
   const bool seg = T >= 5 && K * 2 * Min(T, kGemvMaxTokens) > kSegXBytes;
   auto body = [&](int64_t g0, int64_t g1) {
-    for (int i = 0; i < n; ++i) {
-      const int64_t a = Max(g0, first_group[i]) - first_group[i];
-      const int64_t b = Min(g1, first_group[i + 1]) - first_group[i];
-      if (a >= b) continue;
-      const Matrix& w = ws[i];
-      const int64_t r0 = a * kGemvGroupRows, r1 = Min(w.rows, b * kGemvGroupRows);
+    groups.ForEach(g0, g1, [&](int i, int64_t r0, int64_t r1) {
       if (seg) {
-        GemvRowsSeg(w, r0, r1, xp, T, ys[i]);
+        GemvRowsSeg(ws[i], r0, r1, xp, T, ys[i]);
       } else {
-        GemvRange(w, r0, r1, xp, T, ys[i]);
+        GemvRange(ws[i], r0, r1, xp, T, ys[i]);
       }
-    }
+    });
   };
   // Small matrices are not worth a fork-join (a few microseconds).
-  if (threads == 1 || elements < (1 << 17)) {
-    body(0, groups);
+  const int64_t g = groups.groups();
+  if (threads == 1 || groups.elements() < (1 << 17)) {
+    body(0, g);
     return;
   }
-  ForRanges(pool, groups, (groups + 4 * threads - 1) / (4 * threads), body);
+  ForRanges(pool, g, (g + 4 * threads - 1) / (4 * threads), body);
 }
 
 }  // namespace

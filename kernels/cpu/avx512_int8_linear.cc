@@ -175,27 +175,18 @@ void GemvMany(const int8_t* qx, const float* dx, const int32_t* qsum, int64_t T,
   static thread_local Scratch x_scratch;
   auto* xp = reinterpret_cast<__m512i*>(x_scratch.Get(nsb * T * kXRecords * 16));
   PackXGemv(qx, dx, qsum, T, K, xp);
-  int64_t first_group[kMaxLinearMany + 1] = {0};  // matrix i: groups [first_group[i], [i + 1])
-  int64_t elements = 0;
-  for (int i = 0; i < n; ++i) {
-    first_group[i + 1] = first_group[i] + (ws[i].rows + kGemvGroupRows - 1) / kGemvGroupRows;
-    elements += ws[i].rows * K;
-  }
-  const int64_t groups = first_group[n];
+  const RowGroups groups(ws, n, kGemvGroupRows);
   const int threads = pool == nullptr ? 1 : pool->num_threads();
   auto body = [&](int64_t g0, int64_t g1) {
-    for (int i = 0; i < n; ++i) {
-      const int64_t a = Max(g0, first_group[i]) - first_group[i];
-      const int64_t b = Min(g1, first_group[i + 1]) - first_group[i];
-      if (a >= b) continue;
-      GemvRange(ws[i], a * kGemvGroupRows, Min(ws[i].rows, b * kGemvGroupRows), xp, T, ys[i]);
-    }
+    groups.ForEach(g0, g1,
+                   [&](int i, int64_t r0, int64_t r1) { GemvRange(ws[i], r0, r1, xp, T, ys[i]); });
   };
-  if (threads == 1 || elements < (1 << 18)) {  // not worth a fork-join
-    body(0, groups);
+  const int64_t g = groups.groups();
+  if (threads == 1 || groups.elements() < (1 << 18)) {  // not worth a fork-join
+    body(0, g);
     return;
   }
-  ForRanges(pool, groups, (groups + 4 * threads - 1) / (4 * threads), body);
+  ForRanges(pool, g, (g + 4 * threads - 1) / (4 * threads), body);
 }
 
 }  // namespace

@@ -37,6 +37,36 @@ void ForRanges(ThreadPool* pool, int64_t n, int64_t grain, F& f) {
       pool, n, grain, [](void* c, int64_t b, int64_t e) { (*static_cast<F*>(c))(b, e); }, &f);
 }
 
+// The rows of n <= kMaxLinearMany matrices in groups of `group_rows`, numbered across the
+// matrices (matrix i holds groups [first[i], first[i + 1])), so that one fork-join covers all
+// of them; a group never spans two matrices.
+class RowGroups {
+ public:
+  RowGroups(const Matrix* ws, int n, int64_t group_rows) : ws_(ws), n_(n), group_rows_(group_rows) {
+    for (int i = 0; i < n; ++i) {
+      first_[i + 1] = first_[i] + (ws[i].rows + group_rows - 1) / group_rows;
+      elements_ += ws[i].rows * ws[i].cols;
+    }
+  }
+  int64_t groups() const { return first_[n_]; }
+  int64_t elements() const { return elements_; }  // rows x cols over the matrices
+  // f(i, r0, r1) for the rows [r0, r1) of each matrix i that groups [g0, g1) cover.
+  template <class F>
+  void ForEach(int64_t g0, int64_t g1, F&& f) const {
+    for (int i = 0; i < n_; ++i) {
+      const int64_t a = Max(g0, first_[i]) - first_[i], b = Min(g1, first_[i + 1]) - first_[i];
+      if (a < b) f(i, a * group_rows_, Min(ws_[i].rows, b * group_rows_));
+    }
+  }
+
+ private:
+  const Matrix* ws_;
+  int n_;
+  int64_t group_rows_;
+  int64_t first_[kMaxLinearMany + 1] = {0};
+  int64_t elements_ = 0;
+};
+
 // The first n (<= 16) lanes.
 inline __mmask16 TailMask16(int64_t n) {
   return n >= 16 ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << n) - 1);
