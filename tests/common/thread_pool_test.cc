@@ -14,6 +14,8 @@ namespace {
 
 TEST(ThreadPool, ParallelForCoversEachIndexOnce) {
   for (int threads : {1, 2, 3}) {
+    // At most 20 jobs per pool: fewer than one accounting window (32), so the pool never decides to
+    // run alone here and every job is split into chunks of at most `grain`.
     ThreadPool pool(threads);
     EXPECT_EQ(pool.num_threads(), threads);
     for (int64_t n : {0, 1, 7, 64, 1000}) {
